@@ -1,0 +1,3 @@
+"""Load the claim-suite plugin (options, claim marker, evidence, report)."""
+
+pytest_plugins = ["losslab.report.plugin"]

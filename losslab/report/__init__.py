@@ -1,0 +1,1 @@
+"""The pytest plugin and the claim report (claims.json, claims.md)."""

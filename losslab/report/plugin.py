@@ -1,0 +1,227 @@
+"""The pytest plugin of the claim suite: options, the `claim` marker, evidence, the report.
+
+- `@pytest.mark.claim("WZE17-T1")` ties a test to a catalog claim (an unknown id stops collection);
+  `@pytest.mark.claim("WZE17-T1", control=True)` marks a negative control: a test that passes
+  when the claim's check rejects a case outside the claim's assumptions.
+- fixtures: `evidence` (record measured vs paper), `claim` (the catalog entry), `tier`, `device`,
+  `data_dir`.
+- options: --tier, --device, --data-dir, --report (defaults from LOSSLAB_* environment variables).
+- Hypothesis profiles: "ci" (derandomized, the default) and "nightly" (deeper, random); pick one
+  with `--hypothesis-profile`.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+from losslab.catalog import CatalogError, load_catalog
+from losslab.report.claims_table import TestOutcome, build_rows, outcome_from_report
+from losslab.report.evidence import CLAIM_KEY, Evidence, evidence_from_properties
+from losslab.report.write import write_report
+
+TIERS = ("auto", "cpu", "gpu", "paper")
+DEVICES = ("auto", "cpu", "cuda")
+
+settings.register_profile("ci", derandomize=True, max_examples=40, deadline=None, database=None,
+                          print_blob=True, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("nightly", max_examples=400, deadline=None, print_blob=True,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("LOSSLAB_HYPOTHESIS_PROFILE", "ci"))
+
+_catalog_key = pytest.StashKey()
+_outcomes_key = pytest.StashKey()
+# pytest_runtest_logreport receives only the report; the plugin keeps the config it configured.
+_session_config = None
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("losslab", "loss-landscape claim suite")
+    group.addoption("--tier", choices=TIERS, default=os.environ.get("LOSSLAB_TIER", "auto"),
+                    help="scale of the claims: cpu (small, minutes), gpu (nightly), paper (the papers' "
+                         "settings); auto = gpu when CUDA is available, else cpu. Env: LOSSLAB_TIER")
+    group.addoption("--device", choices=DEVICES, default=os.environ.get("LOSSLAB_DEVICE", "auto"),
+                    help="where tensors live; auto = cuda when available. xdist workers spread over "
+                         "the visible GPUs. Env: LOSSLAB_DEVICE")
+    group.addoption("--data-dir", default=os.environ.get("LOSSLAB_DATA_DIR"),
+                    help="folder with the real datasets (mnist/, cifar10/, ...). Env: LOSSLAB_DATA_DIR")
+    group.addoption("--report", dest="report_dir", default=os.environ.get("LOSSLAB_REPORT_DIR"),
+                    help="write claims.json and claims.md into this folder. Env: LOSSLAB_REPORT_DIR")
+
+
+def _cuda_available() -> bool:
+    # torch.cuda.is_available() queries the driver without creating a CUDA context.
+    import torch
+    return torch.cuda.is_available()
+
+
+def resolve_tier(config) -> str:
+    tier = config.getoption("tier")
+    if tier == "auto":
+        tier = "gpu" if config.getoption("device") != "cpu" and _cuda_available() else "cpu"
+    return tier
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "claim(claim_id, control=False): ties a test to a catalog claim; "
+                                       "control=True marks its negative control")
+    try:
+        config.stash[_catalog_key] = load_catalog(Path(config.rootpath) / "reference")
+    except CatalogError as exc:
+        raise pytest.UsageError(f"claim catalog: {exc}") from exc
+    config.stash[_outcomes_key] = {}
+    config.losslab_tier = resolve_tier(config)
+    global _session_config
+    _session_config = config
+
+
+def pytest_report_header(config):
+    data_dir = config.getoption("data_dir") or "(none: set --data-dir or LOSSLAB_DATA_DIR)"
+    return [f"losslab: tier={config.losslab_tier} device={config.getoption('device')} "
+            f"data-dir={data_dir} hypothesis-profile={settings._current_profile} "
+            f"claims in catalog={len(config.stash[_catalog_key].claims)}"]
+
+
+def _claim_marker(item):
+    markers = list(item.iter_markers("claim"))
+    if not markers:
+        return None
+    marker = markers[0]
+    if len(markers) > 1 or len(marker.args) != 1 or not isinstance(marker.args[0], str):
+        raise ValueError(f"{item.nodeid}: one claim per test, as @pytest.mark.claim(\"ID\") "
+                         f"or @pytest.mark.claim(\"ID\", control=True)")
+    return marker.args[0], bool(marker.kwargs.get("control", False))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_pycollect_makeitem(collector, name, obj):
+    """Check claim markers as items are made, so a bad id is a collection error of its module."""
+    result = yield
+    items = result if isinstance(result, list) else [result]
+    catalog = collector.config.stash[_catalog_key]
+    for item in items:
+        if not isinstance(item, pytest.Item):
+            continue
+        found = _claim_marker(item)
+        if found is None:
+            continue
+        claim_id, control = found
+        if claim_id not in catalog:
+            raise collector.CollectError(f"{item.nodeid}: unknown claim id {claim_id!r}: not in reference/ "
+                                         f"(add reference/<PAPER>/{claim_id}.toml or fix the id)")
+        item.user_properties.append((CLAIM_KEY, f"{claim_id}|{'control' if control else 'claim'}"))
+    return result
+
+
+@pytest.fixture
+def claim(request):
+    """The catalog entry of this test's claim."""
+    found = _claim_marker(request.node)
+    if found is None:
+        raise pytest.UsageError(f"{request.node.nodeid}: the claim/evidence fixtures need @pytest.mark.claim(\"ID\")")
+    return request.config.stash[_catalog_key][found[0]]
+
+
+@pytest.fixture
+def evidence(request, claim):
+    """Record measured values for the report: evidence.record(measured=..., criterion=..., ...)."""
+    return Evidence(claim.id, request.node.user_properties, claim.paper_values)
+
+
+@pytest.fixture(scope="session")
+def tier(pytestconfig) -> str:
+    """The tier in force: cpu, gpu or paper."""
+    return pytestconfig.losslab_tier
+
+
+@pytest.fixture(scope="session")
+def device(pytestconfig) -> str:
+    """torch device string for this process; xdist worker gwN takes GPU N mod (visible GPUs)."""
+    wanted = pytestconfig.getoption("device")
+    if wanted == "cpu" or (wanted == "auto" and not _cuda_available()):
+        return "cpu"
+    import torch
+    if not torch.cuda.is_available():
+        pytest.exit("--device cuda was asked for but CUDA is not available", returncode=4)
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    return f"cuda:{int(worker.removeprefix('gw')) % torch.cuda.device_count()}"
+
+
+@pytest.fixture(scope="session")
+def data_dir(pytestconfig) -> Path | None:
+    """The real-data folder (--data-dir / LOSSLAB_DATA_DIR), or None."""
+    value = pytestconfig.getoption("data_dir")
+    return Path(value).expanduser() if value else None
+
+
+def pytest_runtest_logreport(report):
+    if _session_config is None:
+        return
+    claim_id, role, fields = evidence_from_properties(report.user_properties)
+    if claim_id is None:
+        return
+    outcomes = _session_config.stash[_outcomes_key]
+    current = outcomes.setdefault(report.nodeid, TestOutcome(report.nodeid, claim_id, role, "passed"))
+    current.duration_s += report.duration
+    if fields:
+        current.evidence = fields
+    decided = outcome_from_report(report)
+    if decided is None:
+        return
+    if report.when == "teardown" and current.outcome in ("failed", "xfailed", "error"):
+        return  # a teardown error does not hide the verdict of the call
+    current.outcome, current.reason, current.strict_xpass = decided
+
+
+def environment(config) -> dict:
+    import numpy, scipy, sympy, hypothesis, torch  # noqa: E401 - versions for the report
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=config.rootpath, capture_output=True,
+                                text=True, timeout=10).stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        commit = "unknown"
+    return {
+        "tier": config.losslab_tier, "device": config.getoption("device"),
+        "cuda_available": _cuda_available(), "data_dir": config.getoption("data_dir"),
+        "hypothesis_profile": settings._current_profile, "git_commit": commit,
+        "python": platform.python_version(), "platform": platform.platform(),
+        "torch": torch.__version__, "numpy": numpy.__version__, "scipy": scipy.__version__,
+        "sympy": sympy.__version__, "hypothesis": hypothesis.__version__,
+    }
+
+
+def _is_xdist_worker(config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    config = session.config
+    if _is_xdist_worker(config) or not config.stash[_outcomes_key] and not config.getoption("report_dir"):
+        return
+    rows = build_rows(config.stash[_catalog_key], list(config.stash[_outcomes_key].values()))
+    config.losslab_rows = rows
+    report_dir = config.getoption("report_dir")
+    if report_dir:
+        write_report(report_dir, rows, environment(config))
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    rows = getattr(config, "losslab_rows", None)
+    if not rows or _is_xdist_worker(config):
+        return
+    ran = [r for r in rows if r["status"] != "not covered"]
+    terminalreporter.section("claims")
+    for row in ran:
+        terminalreporter.write_line(f"{row['id']:<12} {row['status']:<15} {row['reason'][:100]}")
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row["status"]] = counts.get(row["status"], 0) + 1
+    terminalreporter.write_line("claims: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
+    report_dir = config.getoption("report_dir")
+    if report_dir:
+        terminalreporter.write_line(f"report written to {Path(report_dir) / 'claims.md'} and claims.json")

@@ -1,0 +1,98 @@
+"""Write the claim report: `claims.json` (machine-readable) and `claims.md` (for people).
+
+Content depends only on the rows and the environment, never on process or worker order, so the
+report is the same under `pytest -n auto` and `pytest -p no:xdist` apart from the timings
+(`duration_s`, `time`), which `comparable` strips.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from losslab.report.claims_table import STATUSES, summary_counts
+
+TIMING_KEYS = ("duration_s", "time", "started", "finished")
+
+
+def report_dict(rows: list[dict], environment: dict) -> dict:
+    return {"environment": environment, "summary": summary_counts(rows), "claims": rows}
+
+
+def comparable(report: dict) -> dict:
+    """The report without timing fields (for comparing two runs of the same code)."""
+    def strip(value):
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if k not in TIMING_KEYS}
+        if isinstance(value, list):
+            return [strip(v) for v in value]
+        return value
+    return strip(report)
+
+
+def _fmt(value) -> str:
+    if value is None or value == {} or value == []:
+        return ""
+    if isinstance(value, dict):
+        return "; ".join(f"{k}: {_fmt(v)}" for k, v in value.items())
+    if isinstance(value, list):
+        return ", ".join(_fmt(v) for v in value)
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+def _cell(value, limit: int = 300) -> str:
+    text = _fmt(value).replace("|", "\\|").replace("\n", " ")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _claim_evidence(row: dict) -> dict:
+    """Merge the evidence of the claim's (non-control) tests; keys prefixed when several record."""
+    recorded = [t for t in row["tests"] if t["role"] == "claim" and t["evidence"]]
+    if len(recorded) == 1:
+        return recorded[0]["evidence"]
+    merged: dict = {}
+    for t in recorded:
+        name = t["nodeid"].split("::")[-1]
+        for key, value in t["evidence"].items():
+            merged.setdefault(key, {})[name] = value
+    return merged
+
+
+def markdown(report: dict) -> str:
+    env, rows = report["environment"], report["claims"]
+    lines = ["# Claim report", ""]
+    lines += [f"- {k}: {_fmt(v)}" for k, v in env.items()]
+    lines += ["", "## Summary", "", "| paper | " + " | ".join(STATUSES) + " |",
+              "|---|" + "---|" * len(STATUSES)]
+    for paper, counts in report["summary"].items():
+        lines.append(f"| {paper} | " + " | ".join(str(counts[s]) for s in STATUSES) + " |")
+    lines += ["", "## Claims", "",
+              "| claim | status | measured | paper | criterion | uncertainty | seeds | controls | time (s) |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    for row in rows:
+        ev = _claim_evidence(row)
+        controls = row["negative_controls"]
+        lines.append("| " + " | ".join([
+            row["id"], row["status"], _cell(ev.get("measured")),
+            _cell(ev.get("paper", row["paper_values"])), _cell(ev.get("criterion", row["criterion"])),
+            _cell(ev.get("uncertainty")), _cell(ev.get("seeds"), 80),
+            f"{controls['passed']}/{controls['total']}", f"{row['duration_s']:.2f}",
+        ]) + " |")
+    notes = [r for r in rows if r["reason"]]
+    if notes:
+        lines += ["", "## Reasons", ""]
+        lines += [f"- **{r['id']}** ({r['status']}): {r['reason']}" for r in notes]
+    return "\n".join(lines) + "\n"
+
+
+def write_report(directory: str | Path, rows: list[dict], environment: dict) -> dict:
+    """Write claims.json and claims.md into `directory`; return the report dict."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    report = report_dict(rows, environment)
+    (directory / "claims.json").write_text(json.dumps(report, indent=2, sort_keys=False, ensure_ascii=False) + "\n",
+                                           encoding="utf-8")
+    (directory / "claims.md").write_text(markdown(report), encoding="utf-8")
+    return report
