@@ -22,6 +22,8 @@ STATUSES = ("reproduced", "not reproduced", "error", "skipped", "not covered")
 class TestOutcome:
     """One test's result: outcome in passed/failed/skipped/xfailed/xpassed/error."""
 
+    __test__ = False  # a record, not a pytest test class
+
     nodeid: str
     claim_id: str
     role: str  # "claim" or "control" (a negative control: passes when the check rejects)
