@@ -160,12 +160,14 @@ def test_proof_path_is_non_increasing_and_reaches_eps(evidence):
 @pytest.mark.claim("NMH19-T33b", control=True)
 def test_straight_line_in_full_parameter_space_is_not_monotone(evidence):
     """The same monotonicity check rejects the straight line from (U, V) to another zero-error point
-    (U1, t W1): moving U and V together is not a convex path. 401 points, 4 draws (a forward pass
-    per point, so kept small)."""
-    eps, grid = 1e-3, torch.linspace(0, 1, 401, dtype=torch.float64)
+    (U1, t W1): moving U and V together is not a convex path. 101 points, the first 3 FC draws (a forward pass
+    per point, so kept small; conv forward passes are slower on CPU)."""
+    eps, grid = 1e-3, torch.linspace(0, 1, 101, dtype=torch.float64)
     rises, seeds = [], []
-    for i in range(4):
+    for i in range(DRAWS):
         net, X, labels, U, V, seed = random_problem("NMH19-T33b", i)
+        if net.kind != "fc" or len(rises) == 3:
+            continue
         U1 = net.init_params(torch.Generator().manual_seed(seed + 1))
         Phi1 = net.feature_matrix(U1, X)
         t, _ = monotone_path(Phi1, labels, V, eps)
@@ -203,9 +205,10 @@ def test_hessian_in_V_is_psd_and_non_zero(evidence):
 
 @pytest.mark.claim("NMH19-T33d", control=True)
 def test_full_hessian_in_U_and_V_is_indefinite(evidence):
-    """The PSD check rejects the Hessian in all parameters (U, V): it has negative eigenvalues."""
+    """The PSD check rejects the Hessian in all parameters (U, V): it has negative eigenvalues.
+    5 draws (the full Hessian is the costly part)."""
     ratios, seeds = [], []
-    for i in range(DRAWS):
+    for i in range(5):
         net, X, labels, U, V, seed = random_problem("NMH19-T33d", i)
         n_u = U.numel()
         loss = lambda p: cross_entropy(net.output(p[:n_u], p[n_u:].reshape(V.shape), X), labels)
@@ -213,6 +216,6 @@ def test_full_hessian_in_U_and_V_is_indefinite(evidence):
         ratios.append(float(eig.min() / eig.abs().max()))
         seeds.append(seed)
     indefinite = sum(r < -1e-10 for r in ratios)
-    evidence.record(measured={"indefinite draws": indefinite, "draws": DRAWS,
+    evidence.record(measured={"indefinite draws": indefinite, "draws": len(ratios),
                               "lambda_min / ||H|| per draw": ratios}, seeds=seeds, dtype="float64")
-    assert indefinite == DRAWS
+    assert indefinite == len(ratios)
