@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from torch.func import functional_call, hessian, jacrev, vmap
 
@@ -226,3 +226,180 @@ def test_theorem1_check_rejects_net_with_input_skip(evidence):
     rhs = ((B ** 2).sum() ** 2 + (fisher_c(x, a, B, c, act) ** 2).sum()).item()
     evidence.record(measured={"LHS": lhs, "RHS": rhs}, criterion="bound check rejects", seeds=[seed])
     assert lhs > rhs * (1 + 1e-12)
+
+
+# ---------------------------------------------------------------- Corollary 1
+
+def corollary1_terms(x, y, a, B, c, act):
+    """(2E‖∇ₓf‖², ‖∇²_cR‖_F², ‖B‖_F⁴, √R, D, Σ_k |a_k|‖b_k‖²) with E, R over the training set."""
+    col_sq = (B ** 2).sum(0)
+    return (2 * input_gradient_sq_mean(x, a, B, c, act).item(),
+            (hessian_c(x, y, a, B, c, act) ** 2).sum().item(), ((B ** 2).sum() ** 2).item(),
+            empirical_risk(x, y, a, B, c, act).sqrt().item(), (a.abs() * col_sq).max().item(),
+            (a.abs() * col_sq).sum().item())
+
+
+def saturating_tanh_case(u):
+    """K = 1, tanh, all pre-activations at z* = atanh(1/√3) where |σ''| = C_σ, residuals chosen so
+    ∇²_cR = 0; ‖b‖² = u. Then 2E‖∇ₓf‖² = 2u a² s*², and the C_σ-term equals it exactly."""
+    act = ACTIVATIONS["tanh"]
+    z_star, s_star = math.atanh(1 / math.sqrt(3)), 2 / 3
+    x = torch.zeros(4, 2, dtype=DT)
+    x[:, 0] = torch.tensor([-1.0, 0.0, 1.0, 2.0], dtype=DT)   # orthogonal to b = (0, √u)
+    a, c = torch.tensor([0.9], dtype=DT), torch.tensor([z_star], dtype=DT)
+    B = torch.tensor([[0.0], [math.sqrt(u)]], dtype=DT)
+    r = 0.9 * s_star ** 2 / act.c_sigma                          # 2a²s*² + 2a·r·σ''(z*) = 0
+    y = two_layer(x, a, B, c, act) - r
+    return x, y, a, B, c, act
+
+
+@pytest.mark.claim("WZE17-C1")
+def test_corollary1_printed_form(evidence):
+    """2E‖∇ₓf‖² ≤ ‖∇²_cR‖_F² + ‖B‖_F⁴ + 2C_σ D √R (Eq. 11; Monte-Carlo term 0: E over the training set)."""
+    ratios, seeds = [], []
+
+    @given(act=st.sampled_from(list(ACTIVATIONS)), scales=st.tuples(*[log_scales] * 4),
+           y_scale=log_scales, idx=st.integers(0, 10**6), **sizes)
+    def check(act, scales, y_scale, idx, K, d, N):
+        seed, (x, y, a, B, c) = draw_net("WZE17-C1", idx, K, d, N, scales)
+        seeds.append(seed)
+        lhs, hess_sq, b4, sqrt_r, D, _ = corollary1_terms(x, y * 10 ** y_scale, a, B, c, ACTIVATIONS[act])
+        # the two definitions of D (Eq. 11: max|a_k|‖b_k‖²; Eq. 19: max|‖b_k‖²a_k|) coincide
+        assert D == (a * (B ** 2).sum(0)).abs().max().item()
+        rhs = hess_sq + b4 + 2 * ACTIVATIONS[act].c_sigma * D * sqrt_r
+        ratios.append(lhs / rhs if rhs > 0 else 0.0)
+        assert lhs <= rhs * (1 + 1e-12), f"Eq. (11) violated: {lhs!r} > {rhs!r} ({act}, K={K})"
+
+    tight = []
+    for u in (1e-1, 1e-3, 1e-6):
+        lhs, hess_sq, b4, sqrt_r, D, _ = corollary1_terms(*saturating_tanh_case(u))
+        tight.append(lhs / (hess_sq + b4 + 2 * ACTIVATIONS["tanh"].c_sigma * D * sqrt_r))
+    try:
+        check()
+    finally:
+        q = np.quantile(ratios, [0.5, 0.9, 1.0]) if ratios else [None] * 3
+        evidence.record(
+            measured={"max LHS/RHS (random nets)": q[2], "median": q[0], "90% quantile": q[1],
+                      "examples": len(ratios), "LHS/RHS, saturating tanh case, ‖b‖²=1e-1,1e-3,1e-6": tight},
+            criterion="2E‖∇ₓf‖² ≤ (‖∇²_cR‖_F² + ‖B‖_F⁴ + 2C_σ D√R)(1 + 1e-12), E and R over the training set",
+            seeds=seeds, dtype="float64", device="cpu",
+            note="Printed form holds in every example and in a targeted search (Adam from random starts on "
+                 "the scale-free margin (⟨G,I_c⟩ − C_σD√R)/(2‖I_c+M‖_F‖B‖_F²), >1 iff a violation exists; "
+                 "K ≤ 16, tanh/sigmoid/softplus, residuals free): best margin < 1, see report. The proof "
+                 "has gaps (step 17 drops the factor 2 of ∇²R; step 19 drops Σ_k, Σ_k|a_k|‖b_k‖² ≤ K·D), "
+                 "which the factor-2 slack of the printed form absorbs. Tight: ratio → 1 as ‖b‖² → 0 in "
+                 "the saturating tanh case.")
+    assert tight[-1] > 0.999 and all(t < 1 for t in tight)
+
+
+@pytest.mark.claim("WZE17-C1")
+def test_corollary1_proof_step17_fisher_is_half_hessian_minus_residual(evidence):
+    """I_c^N = ½∇²_cR − (1/N)Σ r_i ∇²_c f_i; step (17) prints ∇²_cR − (1/N)Σ r_i ∇²_c f_i."""
+    seed, (x, y, a, B, c) = draw_net("WZE17-C1", -3, 5, 3, 7)
+    act = ACTIVATIONS["softplus"]
+    fisher, H, res = fisher_c(x, a, B, c, act), hessian_c(x, y, a, B, c, act), residual_term_c(x, y, a, B, c, act)
+    err_correct = (fisher - (H / 2 - res)).abs().max().item()
+    err_printed = (fisher - (H - res)).abs().max().item()
+    evidence.record(measured={"max|I_c − (½∇²R − res)|": err_correct, "max|I_c − (∇²R − res)|": err_printed},
+                    criterion="corrected ≤ 1e-12, printed ≥ 1e-3", seeds=[seed], dtype="float64")
+    assert err_correct <= 1e-12 and err_printed >= 1e-3
+
+
+@pytest.mark.claim("WZE17-C1")
+def test_corollary1_corrected_form(evidence):
+    """What the proof gives with the factor 2 and the sum over k:
+    2E‖∇ₓf‖² ≤ ½(‖∇²_cR‖_F² + ‖B‖_F⁴) + 2C_σ √R Σ_k |a_k|‖b_k‖²
+    (E‖∇ₓf‖² = ⟨BᵀB, ½∇²_cR⟩ − Σ_k ‖b_k‖² a_k (1/N)Σ_i r_i σ''_ik; Cauchy–Schwarz, ‖BᵀB‖_F ≤ ‖B‖_F²,
+    |σ''| ≤ C_σ, (1/N)Σ|r_i| ≤ √R)."""
+    ratios, seeds = [], []
+
+    @given(act=st.sampled_from(list(ACTIVATIONS)), scales=st.tuples(*[log_scales] * 4),
+           y_scale=log_scales, idx=st.integers(0, 10**6), **sizes)
+    @settings(max_examples=25)
+    def check(act, scales, y_scale, idx, K, d, N):
+        seed, (x, y, a, B, c) = draw_net("WZE17-C1", 10**7 + idx, K, d, N, scales)
+        seeds.append(seed)
+        lhs, hess_sq, b4, sqrt_r, _, sum_ab = corollary1_terms(x, y * 10 ** y_scale, a, B, c, ACTIVATIONS[act])
+        rhs = 0.5 * (hess_sq + b4) + 2 * ACTIVATIONS[act].c_sigma * sqrt_r * sum_ab
+        ratios.append(lhs / rhs if rhs > 0 else 0.0)
+        assert lhs <= rhs * (1 + 1e-12), f"corrected form violated: {lhs!r} > {rhs!r}"
+
+    try:
+        check()
+    finally:
+        evidence.record(measured={"max LHS/RHS (corrected form)": max(ratios, default=None)},
+                        criterion="2E‖∇ₓf‖² ≤ (½(‖∇²_cR‖² + ‖B‖⁴) + 2C_σ√R Σ_k|a_k|‖b_k‖²)(1 + 1e-12)",
+                        seeds=seeds, dtype="float64", device="cpu")
+
+
+@pytest.mark.claim("WZE17-C1", control=True)
+def test_corollary1_check_rejects_dropping_the_c_sigma_term(evidence):
+    """Treating tanh like ReLU (C_σ := 0) must violate the check in the saturating tanh case."""
+    lhs, hess_sq, b4, _, _, _ = corollary1_terms(*saturating_tanh_case(1e-3))
+    evidence.record(measured={"LHS": lhs, "‖∇²_cR‖² + ‖B‖⁴": hess_sq + b4}, criterion="check rejects")
+    assert lhs > (hess_sq + b4) * (1 + 1e-12)
+
+
+# ---------------------------------------------------------------- node scaling
+
+def full_hessian_fro(x, y, a, B, c, act):
+    K, d = B.shape[1], B.shape[0]
+    theta = torch.cat([a, B.flatten(), c])
+
+    def risk(t):
+        return empirical_risk(x, y, t[:K], t[K:K + d * K].reshape(d, K), t[K + d * K:], act)
+    return hessian(risk)(theta).norm().item()
+
+
+def scale_all_nodes(a, B, c, lams):
+    for k, lam in enumerate(lams):
+        a, B, c = node_scaled(a, B, c, k, lam)
+    return a, B, c
+
+
+@pytest.mark.claim("WZE17-NS")
+def test_node_scaling_invariance_relu(evidence):
+    errs, factors, seeds = [], [], []
+
+    @given(log_lam=st.lists(st.floats(0.3, 1.0) | st.floats(-1.0, -0.3), min_size=16, max_size=16),
+           idx=st.integers(0, 10**6), K=st.integers(2, 8), d=st.integers(1, 4), N=st.integers(3, 8))
+    @settings(max_examples=15)
+    def check(log_lam, idx, K, d, N):
+        seed, (x, y, a, B, c) = draw_net("WZE17-NS", idx, K, d, N)
+        seeds.append(seed)
+        act = ACTIVATIONS["relu"]
+        a2, B2, c2 = scale_all_nodes(a, B, c, [10 ** v for v in log_lam[:K]])
+        f1, f2 = two_layer(x, a, B, c, act), two_layer(x, a2, B2, c2, act)
+        g1, g2 = input_gradient_sq_mean(x, a, B, c, act), input_gradient_sq_mean(x, a2, B2, c2, act)
+        err = max((f1 - f2).abs().max().item() / max(1.0, f1.abs().max().item()),
+                  abs(g1 - g2).item() / max(1.0, g1.item()))
+        errs.append(err)
+        h1 = full_hessian_fro(x, y, a, B, c, act)
+        assume(h1 > 0)  # all nodes dead on all inputs: nothing to compare
+        factor = full_hessian_fro(x, y, a2, B2, c2, act) / h1
+        factors.append(factor)
+        assert err <= 1e-10, f"node scaling changed f or E‖∇ₓf‖²: rel. {err:.3g}"
+        assert abs(math.log(factor)) > 1e-3, f"‖∇²R‖_F unchanged (factor {factor})"
+
+    try:
+        check()
+    finally:
+        evidence.record(measured={"max rel. change of f, E‖∇ₓf‖²": max(errs, default=None),
+                                  "‖∇²R‖_F factor, min / max": [min(factors, default=None),
+                                                                 max(factors, default=None)]},
+                        criterion="rel. change ≤ 1e-10; |log(‖H(λθ)‖_F/‖H(θ)‖_F)| > 1e-3",
+                        seeds=seeds, dtype="float64", device="cpu",
+                        note="λ_k ∈ [0.1, 0.5] ∪ [2, 10] per node; full Hessian of R in (a, B, c).")
+
+
+@pytest.mark.claim("WZE17-NS", control=True)
+def test_node_scaling_check_rejects_tanh(evidence):
+    """tanh is not positively homogeneous: the same invariance check must fail."""
+    seed, (x, y, a, B, c) = draw_net("WZE17-NS", -1, 4, 3, 6)
+    act = ACTIVATIONS["tanh"]
+    a2, B2, c2 = scale_all_nodes(a, B, c, [3.0] * 4)
+    f1, f2 = two_layer(x, a, B, c, act), two_layer(x, a2, B2, c2, act)
+    err = (f1 - f2).abs().max().item() / max(1.0, f1.abs().max().item())
+    evidence.record(measured={"rel. change of f (tanh, λ=3)": err}, criterion="> 1e-10 (check rejects)",
+                    seeds=[seed])
+    assert err > 1e-10
