@@ -75,3 +75,28 @@ def plugin_project(request, clean_env):
 @pytest.fixture
 def png_bytes() -> bytes:
     return tiny_png()
+
+
+def make_report(reference: Path, outcomes: list | None = None, environment: dict | None = None) -> dict:
+    """A report dict built by the plugin's own table code from hand-made test outcomes."""
+    from losslab.catalog import load_catalog
+    from losslab.report.claims_table import TestOutcome, build_rows
+    from losslab.report.write import report_dict
+    if outcomes is None:
+        outcomes = [
+            TestOutcome("t.py::test_pass", "TST1-PASS", "claim", "passed", duration_s=0.5,
+                        evidence={"measured": {"ratio": 0.5}, "uncertainty": {"ratio": 0.01}, "seeds": [1, 2],
+                                  "criterion": "ratio <= 1 <script>alert(1)</script>",
+                                  "figures": ["TST1-PASS-plot.png"]}),
+            TestOutcome("t.py::test_pass_control", "TST1-PASS", "control", "passed"),
+            TestOutcome("t.py::test_xf", "TST1-XF", "claim", "xfailed", reason="not reproduced: ratio 2.0",
+                        evidence={"measured": 2.0, "note": "Tom & Jerry's \"note\""}),
+            TestOutcome("t.py::test_skip", "TST1-SKIP", "claim", "skipped", reason="needs --data-dir"),
+        ]
+    env = environment or {"tier": "cpu", "device": "cpu", "git_commit": "abc123", "torch": "2.13.0"}
+    return report_dict(build_rows(load_catalog(reference), outcomes), env)
+
+
+@pytest.fixture
+def sample_report(tiny_reference) -> dict:
+    return make_report(tiny_reference)
