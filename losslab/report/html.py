@@ -23,7 +23,7 @@ body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
        margin: 0 auto; max-width: 1200px; padding: 16px 24px 48px; background: #fff; }
 h1 { font-size: 24px; margin: 8px 0 4px; } h2 { font-size: 19px; margin: 28px 0 8px;
      border-bottom: 1px solid #d5dae0; padding-bottom: 4px; }
-h3 { font-size: 16px; margin: 0 0 6px; } h4 { font-size: 13px; margin: 12px 0 4px; color: #4a5560; }
+h3 { font-size: 16px; margin: 0 0 6px; } h3 code { font-size: 16px; } h4 { font-size: 13px; margin: 12px 0 4px; color: #4a5560; }
 table { border-collapse: collapse; margin: 4px 0 8px; }
 th, td { border: 1px solid #d5dae0; padding: 3px 8px; text-align: left; vertical-align: top; }
 th { background: #f2f4f7; font-weight: 600; }
@@ -162,7 +162,7 @@ def _test_evidence(test: dict, row: dict, report_dir: Path | None) -> str:
     name = test["nodeid"].split("::")[-1]
     role = " (negative control)" if test["role"] == "control" else ""
     parts = [f"<h4>Evidence of <code>{_e(name)}</code>{_e(role)}</h4>"]
-    if test["role"] == "claim" or "measured" in ev:
+    if "measured" in ev:
         parts.append(_measured_vs_paper(ev.get("measured"), ev.get("paper", row["paper_values"])))
     facts = [("criterion asserted", ev.get("criterion")), ("uncertainty / interval", ev.get("uncertainty")),
              ("seeds", ev.get("seeds")), ("dtype", ev.get("dtype")), ("device", ev.get("device")),
@@ -191,7 +191,8 @@ def _claim_section(row: dict, env: dict, report_dir: Path | None) -> str:
     run = f"tier {env.get('tier', '?')}, device {env.get('device', '?')}, commit {str(env.get('git_commit', '?'))[:12]}"
     facts = [("source", f"{row['paper']}, {row['locus']}"), ("kind", row["kind"]),
              ("criterion", row["criterion"]), ("paper values", row["paper_values"]),
-             ("negative controls", f"{c['passed']}/{c['total']} rejected as they should"),
+             ("negative controls", f"{c['passed']}/{c['total']} rejected as they should" if c["total"]
+                                   else ("none in this run" if row["tests"] else "")),
              ("run", run)]
     if row.get("reason"):
         facts.insert(0, ("why", row["reason"]))
@@ -201,7 +202,7 @@ def _claim_section(row: dict, env: dict, report_dir: Path | None) -> str:
              f"<h3><code>{_e(row['id'])}</code> {_badge(row['status'])}</h3>",
              f'<p class="statement">{_e(row["statement"])}</p>', f'<dl class="facts">{dl}</dl>']
     for test in row["tests"]:
-        if test.get("evidence") or test["role"] == "claim":
+        if test.get("evidence"):
             parts.append(_test_evidence(test, row, report_dir))
     if row["tests"]:
         parts += ["<h4>Tests</h4>", _tests_table(row["tests"])]
