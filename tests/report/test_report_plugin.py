@@ -6,6 +6,7 @@ import textwrap
 
 import pytest
 
+from losslab.report import plugin
 from losslab.report.write import comparable
 
 pytest_plugins = ["pytester"]
@@ -64,8 +65,10 @@ def _report(folder):
     return json.loads((folder / "claims.json").read_text(encoding="utf-8"))
 
 
-def test_statuses_reasons_and_figures(project):
+def test_statuses_reasons_and_figures(project, pytestconfig):
     result = project.runpytest_inprocess("--report", "rep", "--tier", "cpu", "--device", "cpu")
+    # the nested run handed the plugin's hooks back to this (outer) session
+    assert plugin._session_config is pytestconfig
     result.assert_outcomes(passed=4, failed=2, skipped=1, xfailed=1)  # control + strict XPASS
     report = _report(project.path / "rep")
     rows = {r["id"]: r for r in report["claims"]}
