@@ -84,3 +84,23 @@ def test_figure_names_outside_the_folder_are_not_embedded(sample_report):
     page = render_html(sample_report)
     assert not any("secret" in u or u.startswith("/") for u in parse(page).urls)
     assert "../secret.png: not a plain path under figures/" in page
+
+
+def test_save_figure_writes_the_file_and_records_its_name(tmp_path, png_bytes):
+    import pytest
+
+    from losslab.report.evidence import Evidence, evidence_from_properties
+    from losslab.report.figures import save_figure
+
+    class FakeFigure:  # the part of matplotlib's Figure that save_figure uses
+        def savefig(self, path, **kwargs):
+            path.write_bytes(png_bytes)
+
+    props = []
+    evidence = Evidence("TST1-PASS", props, {})
+    assert save_figure(FakeFigure(), tmp_path, "TST1-PASS-a.png", evidence) == "TST1-PASS-a.png"
+    save_figure(FakeFigure(), tmp_path, "TST1-PASS-b.png", evidence)
+    assert (tmp_path / "TST1-PASS-a.png").read_bytes() == png_bytes
+    assert evidence_from_properties(props)[2]["figures"] == ["TST1-PASS-a.png", "TST1-PASS-b.png"]
+    with pytest.raises(ValueError, match="plain file name"):
+        save_figure(FakeFigure(), tmp_path, "../x.png")
