@@ -5,7 +5,11 @@
   when the claim's check rejects a case outside the claim's assumptions.
 - fixtures: `evidence` (record measured vs paper), `claim` (the catalog entry), `tier`, `device`,
   `data_dir`.
-- options: --tier, --device, --data-dir, --report (defaults from LOSSLAB_* environment variables).
+- options: --tier, --device, --data-dir, --report (defaults from LOSSLAB_* environment variables);
+  --claim-id ID (run only the tests of these claims), --claim-progress (print which claim runs).
+- figures: the `report_figure_dir` fixture is the folder for figure files (`<report>/figures/`);
+  a test saves `NAME.png` there and records `evidence.record(figures=["NAME.png"])` (see
+  losslab/report/figures.py); claims.html shows them.
 - Hypothesis profiles: "ci" (derandomized, the default) and "nightly" (deeper, random); pick one
   with `--hypothesis-profile`.
 """
@@ -38,6 +42,9 @@ _catalog_key = pytest.StashKey()
 _outcomes_key = pytest.StashKey()
 # pytest_runtest_logreport receives only the report; the plugin keeps the config it configured.
 _session_config = None
+# Configs configured and not yet unconfigured: a nested in-process run (pytester) must not leave
+# the outer session's hooks pointing at its own, finished config.
+_config_stack: list = []
 
 
 def pytest_addoption(parser):
@@ -51,7 +58,11 @@ def pytest_addoption(parser):
     group.addoption("--data-dir", default=os.environ.get("LOSSLAB_DATA_DIR"),
                     help="folder with the real datasets (mnist/, cifar10/, ...). Env: LOSSLAB_DATA_DIR")
     group.addoption("--report", dest="report_dir", default=os.environ.get("LOSSLAB_REPORT_DIR"),
-                    help="write claims.json and claims.md into this folder. Env: LOSSLAB_REPORT_DIR")
+                    help="write claims.json, claims.md and claims.html into this folder. Env: LOSSLAB_REPORT_DIR")
+    group.addoption("--claim-id", dest="claim_ids", action="append", default=[], metavar="ID",
+                    help="run only the tests marked with this claim id (repeatable); other tests are deselected")
+    group.addoption("--claim-progress", action="store_true", default=False,
+                    help="print 'claim ID: test' as each claim test starts (on by default at tier gpu/paper)")
 
 
 def _cuda_available() -> bool:
@@ -78,6 +89,14 @@ def pytest_configure(config):
     config.losslab_tier = resolve_tier(config)
     global _session_config
     _session_config = config
+    _config_stack.append(config)
+
+
+def pytest_unconfigure(config):
+    global _session_config
+    if config in _config_stack:
+        _config_stack.remove(config)
+    _session_config = _config_stack[-1] if _config_stack else None
 
 
 def pytest_report_header(config):
@@ -116,6 +135,38 @@ def pytest_pycollect_makeitem(collector, name, obj):
                                          f"(add reference/<PAPER>/{claim_id}.toml or fix the id)")
         item.user_properties.append((CLAIM_KEY, f"{claim_id}|{'control' if control else 'claim'}"))
     return result
+
+
+def pytest_collection_modifyitems(config, items):
+    """--claim-id: keep only the tests of the named claims (an id not in the catalog is a usage error)."""
+    wanted = set(config.getoption("claim_ids"))
+    if not wanted:
+        return
+    unknown = sorted(wanted - set(config.stash[_catalog_key].ids()))
+    if unknown:
+        raise pytest.UsageError(f"--claim-id: unknown claim id(s) {unknown}: not in reference/")
+    keep, drop = [], []
+    for item in items:
+        found = _claim_marker(item)
+        (keep if found is not None and found[0] in wanted else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+@pytest.fixture(scope="session")
+def report_figure_dir(pytestconfig, tmp_path_factory) -> Path:
+    """Folder for figure files: <--report>/figures, or a temporary folder when no report is written.
+
+    Save `NAME.png` here (name it after the claim id, e.g. "WZE17-FIG2-spectrum.png") and record
+    `evidence.record(figures=["NAME.png"])`; claims.html embeds it from figures/NAME.png.
+    """
+    report_dir = pytestconfig.getoption("report_dir")
+    if not report_dir:
+        return tmp_path_factory.mktemp("figures")
+    folder = Path(report_dir) / "figures"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 @pytest.fixture
@@ -159,12 +210,29 @@ def data_dir(pytestconfig) -> Path | None:
     return Path(value).expanduser() if value else None
 
 
+def _is_strict_xpass(report) -> bool:
+    """pytest reports a strict XPASS as a failed call whose longrepr is "[XPASS(strict)] reason",
+    without `wasxfail` (which outcome_from_report looks for), so it would read as a plain failure."""
+    return report.when == "call" and report.failed and str(report.longrepr).startswith("[XPASS(strict)]")
+
+
+def _progress_wanted(config) -> bool:
+    return config.getoption("claim_progress") or config.losslab_tier in ("gpu", "paper")
+
+
 def pytest_runtest_logreport(report):
     if _session_config is None:
         return
     claim_id, role, fields = evidence_from_properties(report.user_properties)
     if claim_id is None:
         return
+    if report.when == "setup" and not _is_xdist_worker(_session_config) and _progress_wanted(_session_config):
+        # The setup report reaches the controller before the test body runs, also under xdist,
+        # whose controller never collects items (so pytest_runtest_logstart cannot name the claim).
+        reporter = _session_config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            suffix = " (negative control)" if role == "control" else ""
+            reporter.write_line(f"claim {claim_id}: {report.nodeid}{suffix}")
     outcomes = _session_config.stash[_outcomes_key]
     current = outcomes.setdefault(report.nodeid, TestOutcome(report.nodeid, claim_id, role, "passed"))
     current.duration_s += report.duration
@@ -173,6 +241,8 @@ def pytest_runtest_logreport(report):
     decided = outcome_from_report(report)
     if decided is None:
         return
+    if _is_strict_xpass(report):
+        decided = ("failed", str(report.longrepr), True)
     if report.when == "teardown" and current.outcome in ("failed", "xfailed", "error"):
         return  # a teardown error does not hide the verdict of the call
     current.outcome, current.reason, current.strict_xpass = decided

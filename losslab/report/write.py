@@ -1,4 +1,4 @@
-"""Write the claim report: `claims.json` (machine-readable) and `claims.md` (for people).
+"""Write the claim report: `claims.json` (machine-readable), `claims.md` and `claims.html` (for people).
 
 Content depends only on the rows and the environment, never on process or worker order, so the
 report is the same under `pytest -n auto` and `pytest -p no:xdist` apart from the timings
@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 from losslab.report.claims_table import STATUSES, summary_counts
+from losslab.report.html import render_html
 
 TIMING_KEYS = ("duration_s", "time", "started", "finished")
 
@@ -88,11 +89,12 @@ def markdown(report: dict) -> str:
 
 
 def write_report(directory: str | Path, rows: list[dict], environment: dict) -> dict:
-    """Write claims.json and claims.md into `directory`; return the report dict."""
+    """Write claims.json, claims.md and claims.html into `directory`; return the report dict."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     report = report_dict(rows, environment)
     (directory / "claims.json").write_text(json.dumps(report, indent=2, sort_keys=False, ensure_ascii=False) + "\n",
                                            encoding="utf-8")
     (directory / "claims.md").write_text(markdown(report), encoding="utf-8")
+    (directory / "claims.html").write_text(render_html(report, directory), encoding="utf-8")
     return report
