@@ -3,7 +3,8 @@
 Statuses:
   reproduced      every claim test that ran passed and no negative control failed
   not reproduced  a claim test failed or xfailed (the measured numbers say why)
-  error           a test errored, a negative control passed its check (it cannot discriminate),
+  error           a test errored (setup/teardown failure, or an exception other than a failed
+                  assertion), a negative control passed its check (it cannot discriminate),
                   or a strict xfail passed (the claim now reproduces: update the test)
   skipped         every test of the claim was skipped (the reasons say why)
   not covered     no test of this run names the claim
@@ -51,12 +52,23 @@ def outcome_from_report(report) -> tuple[str, str, bool] | None:
     if report.passed:
         return ("xpassed", xfail_reason or "", False) if xfail_reason is not None else ("passed", "", False)
     if report.failed:
-        if xfail_reason is not None:  # strict xfail that passed
-            return "failed", f"[XPASS(strict)] {xfail_reason}", True
+        text = str(report.longrepr)
+        if xfail_reason is not None or text.startswith("[XPASS(strict)]"):
+            # pytest marks a strict XPASS as a failed call "[XPASS(strict)] reason", without wasxfail
+            return "failed", text if xfail_reason is None else f"[XPASS(strict)] {xfail_reason}", True
+        if not _is_check_failure(report):
+            return "error", "crashed: " + _short(report.longreprtext), False
         return "failed", _short(report.longreprtext), False
     if xfail_reason is not None:
         return "xfailed", xfail_reason, False
     return "skipped", _skip_reason(report), False
+
+
+def _is_check_failure(report) -> bool:
+    """True when the call failed by an assertion or pytest.fail, not by an unexpected exception."""
+    crash = getattr(getattr(report, "longrepr", None), "reprcrash", None)
+    message = getattr(crash, "message", "") or ""
+    return crash is None or message.startswith(("AssertionError", "assert ", "Failed", "Failed:"))
 
 
 def _skip_reason(report) -> str:

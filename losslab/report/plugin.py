@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import platform
 import subprocess
@@ -210,12 +211,6 @@ def data_dir(pytestconfig) -> Path | None:
     return Path(value).expanduser() if value else None
 
 
-def _is_strict_xpass(report) -> bool:
-    """pytest reports a strict XPASS as a failed call whose longrepr is "[XPASS(strict)] reason",
-    without `wasxfail` (which outcome_from_report looks for), so it would read as a plain failure."""
-    return report.when == "call" and report.failed and str(report.longrepr).startswith("[XPASS(strict)]")
-
-
 def _progress_wanted(config) -> bool:
     return config.getoption("claim_progress") or config.losslab_tier in ("gpu", "paper")
 
@@ -241,15 +236,12 @@ def pytest_runtest_logreport(report):
     decided = outcome_from_report(report)
     if decided is None:
         return
-    if _is_strict_xpass(report):
-        decided = ("failed", str(report.longrepr), True)
     if report.when == "teardown" and current.outcome in ("failed", "xfailed", "error"):
         return  # a teardown error does not hide the verdict of the call
     current.outcome, current.reason, current.strict_xpass = decided
 
 
 def environment(config) -> dict:
-    import numpy, scipy, sympy, hypothesis, torch  # noqa: E401 - versions for the report
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=config.rootpath, capture_output=True,
                                 text=True, timeout=10).stdout.strip() or "unknown"
@@ -260,9 +252,15 @@ def environment(config) -> dict:
         "cuda_available": _cuda_available(), "data_dir": config.getoption("data_dir"),
         "hypothesis_profile": settings._current_profile, "git_commit": commit,
         "python": platform.python_version(), "platform": platform.platform(),
-        "torch": torch.__version__, "numpy": numpy.__version__, "scipy": scipy.__version__,
-        "sympy": sympy.__version__, "hypothesis": hypothesis.__version__,
+        **{name: _version(name) for name in ("torch", "numpy", "scipy", "sympy", "hypothesis", "pytest-xdist")},
     }
+
+
+def _version(distribution: str) -> str:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
 
 
 def _is_xdist_worker(config) -> bool:

@@ -13,7 +13,7 @@ import pytest
 
 TINY_CLAIMS = {
     "TST1-PASS": "math", "TST1-XF": "numeric", "TST1-CTRL": "math",
-    "TST1-SKIP": "training", "TST1-XPASS": "numeric", "TST1-NONE": "math",
+    "TST1-SKIP": "training", "TST1-XPASS": "numeric", "TST1-CRASH": "numeric", "TST1-NONE": "math",
 }
 
 PLUGIN_CONFTEST = 'pytest_plugins = ["losslab.report.plugin"]\n'
