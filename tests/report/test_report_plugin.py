@@ -108,7 +108,7 @@ def test_claim_id_option_selects_one_claim_and_progress_names_it(project):
     result.stdout.fnmatch_lines(["claim TST1-PASS: test_status.py::test_pass",
                                  "claim TST1-PASS: test_status.py::test_pass_control_rejects (negative control)"])
     quiet = project.runpytest_inprocess("--claim-id", "TST1-XF", "--tier", "cpu", "--device", "cpu")
-    quiet.assert_outcomes(xfailed=1, deselected=7)
+    quiet.assert_outcomes(xfailed=1, deselected=8)
     assert "claim TST1-XF:" not in quiet.stdout.str()
 
 
