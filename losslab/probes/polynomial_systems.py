@@ -196,7 +196,8 @@ def random_real_solutions(equations, unknowns, starts: int, seed: int, scale: fl
     found = []
     for _ in range(starts):
         w0 = scale * rng.standard_normal(len(unknowns))
-        w = least_squares(residual, w0, jac=jac, method="trf", xtol=1e-15, ftol=1e-15, gtol=1e-15).x
+        w = least_squares(residual, w0, jac=jac, method="trf", xtol=1e-12, ftol=1e-12, gtol=1e-12,
+                          max_nfev=200).x
         for _ in range(5):  # polish by minimum-norm Gauss-Newton steps (quadratic convergence)
             w = w - np.linalg.lstsq(jac(w), residual(w), rcond=None)[0]
         if np.all(np.isfinite(w)) and np.max(np.abs(residual(w))) < residual_tol:
