@@ -169,11 +169,32 @@ def count_solutions(equations, unknowns, forms: int = 2, seed: int = 0) -> Solut
 # ---------------------------------------------------------------- dimension of the zero set
 
 def jacobian_function(equations, unknowns):
-    """(residual(w), jacobian(w)) as float64 numpy functions of the unknowns."""
-    residual = sp.lambdify([unknowns], equations, "numpy")
-    jac = sp.lambdify([unknowns], sp.Matrix(equations).jacobian(unknowns), "numpy")
-    return (lambda w: np.asarray(residual(w), dtype=float),
-            lambda w: np.asarray(jac(w), dtype=float))
+    """(residual(w), jacobian(w)) as float64 numpy functions of the unknowns.
+
+    Each polynomial is evaluated from its terms: sum_m c_m prod_j w_j^{e_mj}, and
+    d/dw_j = sum_m c_m e_mj w_j^{e_mj - 1} prod_{k != j} w_k^{e_mk} (no symbolic differentiation).
+    """
+    terms = []
+    for e in equations:
+        poly = sp.Poly(e, *unknowns)
+        exps = np.array(poly.monoms(), dtype=float).reshape(-1, len(unknowns))
+        terms.append((exps, np.array([float(c) for c in poly.coeffs()])))
+
+    def residual(w):
+        w = np.asarray(w, dtype=float)
+        return np.array([c @ np.prod(w**E, axis=1) for E, c in terms])
+
+    def jacobian(w):
+        w = np.asarray(w, dtype=float)
+        J = np.zeros((len(terms), len(unknowns)))
+        for i, (E, c) in enumerate(terms):
+            for j in range(len(unknowns)):
+                lowered = E.copy()
+                lowered[:, j] = np.maximum(E[:, j] - 1, 0)
+                J[i, j] = (c * E[:, j]) @ np.prod(w**lowered, axis=1)
+        return J
+
+    return residual, jacobian
 
 
 def numerical_rank(matrix, relative_tol: float | None = None) -> int:

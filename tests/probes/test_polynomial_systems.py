@@ -64,3 +64,10 @@ def test_numerical_rank_and_dimension_of_known_zero_sets():
     assert all(zero_set_dimension_at([x**2 + y**2 + z**2 - 1], [x, y, z], p) == 2 for p in pts)
     # the z-axis as the intersection of x = 0 and y = 0: dimension 1
     assert zero_set_dimension_at([x, y], [x, y, z], np.array([0.0, 0.0, 0.7])) == 1
+
+
+def test_jacobian_function_exact():
+    from losslab.probes.polynomial_systems import jacobian_function
+    residual, jac = jacobian_function([x * y**2 - 1, z**3 + x], [x, y, z])
+    np.testing.assert_allclose(residual([2.0, 3.0, -1.0]), [17.0, 1.0])
+    np.testing.assert_allclose(jac([2.0, 3.0, -1.0]), [[9.0, 12.0, 0.0], [1.0, 0.0, 3.0]])
