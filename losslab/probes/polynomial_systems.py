@@ -161,7 +161,7 @@ def count_solutions(equations, unknowns, forms: int = 2, seed: int = 0) -> Solut
     for _ in range(forms):
         t = sum(rng.randint(1, 30) * v for v in unknowns)
         squarefree = multiplication_matrix(basis, unknowns, t, monomials).charpoly(lam).sqf_part()
-        best = max(best, (squarefree.degree(), squarefree.count_roots()))
+        best = max(best, (int(squarefree.degree()), int(squarefree.count_roots())))
     return SolutionCount(zero_dimensional=True, with_multiplicity=len(monomials),
                          distinct_complex=best[0], distinct_real=best[1])
 
