@@ -1,0 +1,222 @@
+"""LP17 Sec. 3 / App. A.1-A.2: zero-error equations of polynomial-activation nets as polynomial systems.
+
+P(z) = z + z^2 (ℓ = 2) or z + z^3 (ℓ = 3) replaces the ReLU; the unknowns are the weights.
+"""
+
+import math
+
+import numpy as np
+import pytest
+import sympy as sp
+
+from losslab.probes.polynomial_systems import (
+    bezout_bound, composed_degree, count_solutions, dense_output, fig7_output, numerical_rank,
+    jacobian_function, paper_degree, polynomial_activation, random_real_solutions, total_degree,
+    zero_error_system, zero_set_dimension_at)
+from losslab.seeds import claim_seed
+
+ACTIVATIONS = {2: [0, 1, 1], 3: [0, 1, 0, 1]}
+FIG7_WEIGHTS = sp.symbols("W1 W2 W3 w1 w2 w3")
+a, w, b, W, B = sp.symbols("a w b W B")
+X4 = [[1, 2, -1, 3], [2, 0, 1, -1], [0, 1, 1, 2]]
+
+
+def fig7(P):
+    return lambda x, ws: fig7_output(x, ws, P)
+
+
+def chain(P, hidden):
+    """Scalar net, `hidden` hidden layers of width 1, linear read-out: weights (w_1, b_1, ..., a, c)."""
+    def out(x, ws):
+        layers = [([[ws[2 * k]]], [ws[2 * k + 1]]) for k in range(hidden)] + [([[ws[-2]]], [ws[-1]])]
+        return dense_output(x, layers, P)
+    return out
+
+
+def degree_mismatches(equations, unknowns, expected):
+    """The (index, degree) of every equation whose total degree differs from `expected`."""
+    return [(i, d) for i, e in enumerate(equations) if (d := total_degree(e, unknowns)) != expected]
+
+
+# ---------------------------------------------------------------- LP17-DEG
+
+DEG_CASES = [  # (name, output, unknowns, depth d, P on the output)
+    ("Fig. 7, all 6 weights", fig7, FIG7_WEIGHTS, 2, True),
+    ("1 hidden layer + linear read-out", lambda P: chain(P, 1), sp.symbols("w1 b1 a c"), 1, False),
+    ("2 hidden layers + linear read-out", lambda P: chain(P, 2), sp.symbols("w1 b1 w2 b2 a c"), 2, False),
+]
+
+
+@pytest.mark.claim("LP17-DEG")
+def test_degree_of_zero_error_equations(evidence):
+    measured, differences, mismatches = {}, {}, []
+    for ell, coeffs in ACTIVATIONS.items():
+        P = polynomial_activation(coeffs)
+        for name, net, unknowns, depth, top in DEG_CASES:
+            xs = X4[:2] if net is fig7 else [[1], [-2]]
+            eqs = zero_error_system(net(P), unknowns, xs, [1, 2])
+            degrees = sorted({total_degree(e, unknowns) for e in eqs})
+            key = f"{name}, ℓ={ell}, d={depth}"
+            measured[key] = degrees
+            differences[key] = degrees[-1] - paper_degree(ell, depth)
+            mismatches += [(key, m) for m in degree_mismatches(eqs, unknowns, composed_degree(ell, depth, top))]
+    evidence.record(measured={"total degrees": measured, "degree - ℓ^d": differences},
+                    criterion="every equation's degree == D_d with D_1 = ℓ, D_k = ℓ(D_(k-1)+1) (+1 for a "
+                              "linear read-out); the paper's ℓ^d is exceeded (difference reported)",
+                    dtype="exact (sympy)", device="cpu",
+                    note="the paper's ℓ^d counts only the activations; the linear weights multiplying each "
+                         "layer add degree: Fig. 7 has degree ℓ(ℓ+1), i.e. ℓ more than ℓ^2")
+    assert not mismatches, f"degrees differ from the composed formula: {mismatches}"
+    assert all(d > 0 for d in differences.values()), f"ℓ^d not exceeded: {differences}"
+
+
+@pytest.mark.claim("LP17-DEG")
+def test_paper_degree_holds_when_only_first_layer_weights_are_unknown(evidence):
+    """Fig. 7 with W fixed and (w1, w2) unknown: P(c1 P(lin) + c2 P(lin) + c3) has degree exactly ℓ^2."""
+    P = polynomial_activation(ACTIVATIONS[2])
+    fixed = {0: sp.Rational(1, 2), 1: sp.Rational(-1, 3), 2: sp.Rational(1, 3), 5: sp.Rational(1, 5)}
+    unknowns = [FIG7_WEIGHTS[3], FIG7_WEIGHTS[4]]
+    out = lambda x, g: fig7_output(x, [fixed.get(k, None) or g[k - 3] for k in range(6)], P)
+    eqs = zero_error_system(out, unknowns, X4[:2], [1, 2])
+    degrees = [total_degree(e, unknowns) for e in eqs]
+    evidence.record(measured={"degrees (w1, w2 unknown, ℓ=2)": degrees}, dtype="exact (sympy)", device="cpu")
+    assert degrees == [paper_degree(2, 2)] * 2
+
+
+@pytest.mark.claim("LP17-DEG", control=True)
+def test_degree_check_detects_planted_wrong_degree(evidence):
+    """An extra linear layer (a scalar weight s times the Fig. 7 output) raises the degree by one."""
+    P = polynomial_activation(ACTIVATIONS[2])
+    s = sp.Symbol("s")
+    unknowns = [*FIG7_WEIGHTS, s]
+    eqs = zero_error_system(lambda x, g: g[6] * fig7_output(x, g[:6], P), unknowns, X4[:2], [1, 2])
+    found = degree_mismatches(eqs, unknowns, composed_degree(2, 2))
+    evidence.record(measured={"mismatches (index, degree)": found}, dtype="exact (sympy)", device="cpu")
+    assert found == [(0, 7), (1, 7)]
+
+
+# ---------------------------------------------------------------- LP17-BEZ
+
+def _fig7_partial(P, free, values):
+    """Fig. 7 with the weights not in `free` (indices) fixed to `values`."""
+    def out(x, g):
+        it = iter(g)
+        return fig7_output(x, [next(it) if k in free else values[k] for k in range(6)], P)
+    return out
+
+
+_VALUES = [sp.Rational(1, 2), sp.Rational(-1, 3), sp.Rational(1, 3), 1, -1, sp.Rational(1, 5)]
+BEZ_CASES = [  # (name, ℓ, d, output(P), unknowns, inputs, targets)
+    ("a·P(wx+b)", 2, 1, lambda P: lambda x, g: g[0] * P(g[1] * x[0] + g[2]), [a, w, b],
+     [[1], [2], [-1]], [1, 3, 2]),
+    ("a·P(wx+b)", 3, 1, lambda P: lambda x, g: g[0] * P(g[1] * x[0] + g[2]), [a, w, b],
+     [[1], [2], [-1]], [1, 3, 2]),
+    ("P(W·P(wx))", 2, 2, lambda P: lambda x, g: P(g[0] * P(g[1] * x[0])), [W, w], [[1], [2]], [1, 3]),
+    ("Fig. 7, unknowns W1, w1", 2, 2, lambda P: _fig7_partial(P, (0, 3), _VALUES),
+     [FIG7_WEIGHTS[0], FIG7_WEIGHTS[3]], X4[:2], [1, 2]),
+    ("Fig. 7, unknowns w1, w2", 2, 2, lambda P: _fig7_partial(P, (3, 4), _VALUES),
+     [FIG7_WEIGHTS[3], FIG7_WEIGHTS[4]], X4[:2], [1, 2]),
+    ("a·P(wx)+B·P(bx+1), inconsistent", 2, 1,
+     lambda P: lambda x, g: g[0] * P(g[1] * x[0]) + g[2] * P(g[3] * x[0] + 1), [a, w, B, b],
+     [[1], [2], [-1], [3]], [1, 3, 2, -1]),
+]
+
+
+@pytest.mark.claim("LP17-BEZ")
+def test_isolated_solutions_within_bezout_bound(evidence):
+    rows, violations = {}, []
+    for name, ell, depth, net, unknowns, xs, ys in BEZ_CASES:
+        P = polynomial_activation(ACTIVATIONS[ell])
+        eqs = zero_error_system(net(P), unknowns, xs, ys)
+        n = len(eqs)
+        assert n == len(unknowns)
+        bound = bezout_bound(eqs, unknowns)
+        c = count_solutions(eqs, unknowns)
+        key = f"{name}, ℓ={ell}, K=N={n}"
+        rows[key] = {"Bezout": bound, "complex (with mult.)": c.with_multiplicity,
+                     "complex (distinct)": c.distinct_complex, "real": c.distinct_real,
+                     "paper ℓ^(Nd)": ell ** (n * depth), "Shub-Smale ℓ^(Nd/2)": ell ** (n * depth / 2),
+                     "sqrt(Bezout)": math.sqrt(bound)}
+        if not (c.zero_dimensional and c.distinct_real <= c.distinct_complex <= c.with_multiplicity <= bound):
+            violations.append((key, c, bound))
+    evidence.record(measured=rows, dtype="exact (sympy Gröbner, Sturm)", device="cpu",
+                    criterion="zero-dimensional and real <= distinct complex <= with multiplicity <= Bezout",
+                    note="real counts are for these data; Shub-Smale is an expectation over random (Kostlan) "
+                         "systems, not a bound. Homogeneous P gives scaling orbits (see the control).")
+    assert not violations, f"{violations}"
+
+
+@pytest.mark.claim("LP17-BEZ", control=True)
+def test_scaling_symmetry_makes_solutions_non_isolated(evidence):
+    """P(z) = z^2 (homogeneous): (a, w, b) -> (a/λ^2, λw, λb) keeps a·P(wx+b); data planted from (2, 1, 1).
+
+    The square system is then not zero-dimensional (no finite count to compare with Bezout); fixing the
+    gauge a = 2 leaves exactly the two points ±(w, b) = ±(1, 1).
+    """
+    P = polynomial_activation([0, 0, 1])
+    xs = [[1], [2], [-1]]
+    ys = [2 * (x[0] + 1) ** 2 for x in xs]
+    free = count_solutions(zero_error_system(lambda x, g: g[0] * P(g[1] * x[0] + g[2]), [a, w, b], xs, ys),
+                           [a, w, b])
+    gauged = count_solutions(zero_error_system(lambda x, g: 2 * P(g[0] * x[0] + g[1]), [w, b], xs, ys), [w, b])
+    evidence.record(measured={"zero-dimensional (free)": free.zero_dimensional,
+                              "solutions after gauge a=2": gauged.distinct_complex}, device="cpu")
+    assert not free.zero_dimensional
+    assert (gauged.distinct_complex, gauged.distinct_real) == (2, 2)
+
+
+# ---------------------------------------------------------------- LP17-DIM
+
+def _fig7_system(n, rng):
+    P = polynomial_activation(ACTIVATIONS[2])
+    xs = rng.integers(-3, 4, size=(n, 4)).tolist()
+    ys = [sp.Rational(int(v), 10) for v in rng.integers(1, 10, size=n)]  # P >= -1/4: positive targets
+    return zero_error_system(fig7(P), FIG7_WEIGHTS, xs, ys), list(FIG7_WEIGHTS)
+
+
+def _dense_system(n, rng, xs=None, ys=None):
+    """1 input, 2 hidden units, linear read-out: K = 7 weights.
+
+    With P quadratic the output is a quadratic in x, so N <= 3 distinct inputs keep the data consistent.
+    """
+    P = polynomial_activation(ACTIVATIONS[2])
+    unknowns = list(sp.symbols("v1 v2 c1 c2 u1 u2 d"))
+    net = lambda x, g: dense_output(x, [([[g[0]], [g[1]]], [g[2], g[3]]), ([[g[4], g[5]]], [g[6]])], P)
+    xs = xs if xs is not None else [[sp.Rational(int(v), 4)] for v in rng.integers(-8, 9, size=n)]
+    ys = ys if ys is not None else [sp.Rational(int(v), 4) for v in rng.integers(-8, 9, size=n)]
+    return zero_error_system(net, unknowns, xs, ys), unknowns
+
+
+@pytest.mark.claim("LP17-DIM")
+def test_zero_set_has_dimension_k_minus_n(evidence):
+    seed = claim_seed("LP17-DIM", 0)
+    rng = np.random.default_rng(seed)
+    rows, bad = {}, []
+    for label, build, sizes in (("Fig. 7 (K=6)", _fig7_system, (2, 3, 4)), ("dense 1-2-1 (K=7)", _dense_system, (2, 3))):
+        for n in sizes:
+            eqs, unknowns = build(n, rng)
+            points = random_real_solutions(eqs, unknowns, starts=4, seed=int(rng.integers(2**31)))
+            dims = [zero_set_dimension_at(eqs, unknowns, p) for p in points]
+            rows[f"{label}, N={n}"] = {"K-N": len(unknowns) - n, "dimensions at solutions": dims}
+            if not points or any(d != len(unknowns) - n for d in dims):
+                bad.append((label, n, dims))
+    evidence.record(measured=rows, seeds=[seed], dtype="float64", device="cpu",
+                    criterion=">= 1 real zero found per system and K - rank J = K - N at each (rank tol 1e-8·s_max)")
+    assert not bad, f"{bad}"
+
+
+@pytest.mark.claim("LP17-DIM", control=True)
+def test_dimension_check_rejects_degenerate_data(evidence):
+    """Duplicated x with equal y: rank J <= N - 1 (dimension K - N + 1); with different y: no zero at all."""
+    seed = claim_seed("LP17-DIM", 1)
+    xs = [[sp.Rational(1, 2)], [sp.Rational(1, 2)], [-1], [sp.Rational(3, 2)]]
+    eqs, unknowns = _dense_system(4, None, xs, [1, 1, 2, sp.Rational(1, 2)])
+    points = random_real_solutions(eqs, unknowns, starts=4, seed=seed)
+    dims = [zero_set_dimension_at(eqs, unknowns, p) for p in points]
+    eqs_bad, _ = _dense_system(4, None, xs, [1, 2, 2, sp.Rational(1, 2)])
+    inconsistent = random_real_solutions(eqs_bad, unknowns, starts=4, seed=seed)
+    evidence.record(measured={"dimensions (duplicate x, same y)": dims, "K-N": 3,
+                              "zeros found (duplicate x, different y)": len(inconsistent)},
+                    seeds=[seed], dtype="float64", device="cpu")
+    assert points and all(d == len(unknowns) - 4 + 1 for d in dims)
+    assert not inconsistent
