@@ -149,7 +149,7 @@ def attack_set_fit() -> dict:
     seed = claim_seed(ID, 10_000)
     net = relu_fnn(ATTACK_DEPTH, seed)
     with single_thread():
-        record = _fit_fnn(net, x, y, lr=1e-2, max_steps=4000, attack=attack_data(x))
+        record = _fit_fnn(net, x, y, lr=5e-3, max_steps=4000, attack=attack_data(x))
     return {"seed": seed, **record, **fnn_measures(net)}
 
 
@@ -232,7 +232,7 @@ def test_attack_set_fnn_interpolates_with_much_higher_complexity(evidence, tier)
         uncertainty={"optimizer-found t95": reference["t95"]},
         seeds=[claim_seed(ID, 0), attack["seed"]], dtype="float64", device="cpu",
         note=f"attack set: 8 points, 2 per gap, targets cubic ± {ATTACK_OFFSET:g} alternating, "
-             f"weight λ = {ATTACK_WEIGHT:g}, Adam lr 1e-2; {message}")
+             f"weight λ = {ATTACK_WEIGHT:g}, Adam lr 5e-3; {message}")
     assert attack["train_mse"] < TRAIN_MSE_TARGET, f"attack-set FNN train MSE {attack['train_mse']:.3g}"
     assert ok, message
 
