@@ -38,13 +38,19 @@ def block_kernel(block_variances, fractions) -> tuple[np.ndarray, np.ndarray]:
     return s * f[None, :], f
 
 
+def _apply_kernel(m, kernel):
+    """Rows of K m for m of shape (X, n). einsum, not BLAS: threaded BLAS on many tiny products is
+    slow on a loaded machine."""
+    return np.einsum("xj,ij->xi", m, kernel)
+
+
 def _vector_residual(m, z, a, kernel):
     """1 + m (z - a + K m): zero at the solution (shapes: m (X, n), z (X, 1))."""
-    return 1.0 + m * (z - a + m @ kernel.T)
+    return 1.0 + m * (z - a + _apply_kernel(m, kernel))
 
 
 def _averaged_step(m, z, a, kernel):
-    return 0.5 * (m - 1.0 / (z - a + m @ kernel.T))
+    return 0.5 * (m - 1.0 / (z - a + _apply_kernel(m, kernel)))
 
 
 def _newton_polish(m, z, a, kernel, tol, max_steps=60):
@@ -59,7 +65,7 @@ def _newton_polish(m, z, a, kernel, tol, max_steps=60):
             break
         mt, zt = m[todo], z[todo]
         # Jacobian of r(m) = 1 + m (z - a + K m): diag(z - a + K m) + diag(m) K
-        jac = (zt - a + mt @ kernel.T)[:, :, None] * eye + mt[:, :, None] * kernel[None]
+        jac = (zt - a + _apply_kernel(mt, kernel))[:, :, None] * eye + mt[:, :, None] * kernel[None]
         step = np.linalg.solve(jac, -res[todo][:, :, None])[:, :, 0]
         t = np.ones(len(mt))
         new_norm = np.full(len(mt), np.inf)
@@ -88,13 +94,13 @@ def _newton_polish(m, z, a, kernel, tol, max_steps=60):
     return m, norm
 
 
-def solve_vector_dyson(z, kernel, a=None, *, m0=None, tol=1e-13, eta_start=4.0,
-                       averaged_steps=20, return_residual=False):
+def solve_vector_dyson(z, kernel, a=None, *, m0=None, tol=1e-13, eta_start=4.0, eta_factor=4.0,
+                       averaged_steps=10, return_residual=False):
     """Solution m(z) (shape z.shape + (n,)) of -1/m_i = z - a_i + sum_j K_ij m_j, Im m > 0.
 
     z: complex scalar or array with Im z > 0; kernel: (n, n) nonnegative K = s / N; a: (n,) or None.
-    Continuation in eta: solve at Im z = max(eta_start, eta) and halve eta down to the target,
-    each level by a few averaged HRS steps and a damped Newton polish.
+    Continuation in eta: solve at Im z = max(eta_start, eta) and divide eta by eta_factor down to
+    the target, each level by a few averaged HRS steps and a damped Newton polish.
     """
     kernel = np.asarray(kernel, dtype=float)
     n = kernel.shape[0]
@@ -114,7 +120,7 @@ def solve_vector_dyson(z, kernel, a=None, *, m0=None, tol=1e-13, eta_start=4.0,
         m, norm = _newton_polish(m, zl, a, kernel, tol)
         if np.all(eta <= eta_target):
             break
-        eta = np.maximum(eta / 2, eta_target)
+        eta = np.maximum(eta / eta_factor, eta_target)
     m = m.reshape(z_arr.shape + (n,))
     if np.ndim(z) == 0:
         m, norm = m[0], norm[0]
