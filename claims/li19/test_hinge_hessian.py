@@ -132,7 +132,7 @@ def bound_terms(theta, x, y, shapes, loss="hinge"):
     return operator_norm(h), float(lp.abs().mean()), float(lp.mean()), lam0, decomposition_error, h
 
 
-def t41b_trajectory(seed, loss="hinge", steps=400, every=40):
+def t41b_trajectory(seed, loss="hinge", steps=200, every=20):
     g = torch.Generator().manual_seed(seed)
     x, y = separable_data(24, 3, g, positive_fraction=0.75)
     shapes = layer_shapes(3, 6, 2)

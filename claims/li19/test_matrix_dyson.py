@@ -223,7 +223,7 @@ def test_sampled_spectra_match_mde_density_with_error_shrinking_in_n(evidence):
     rng = np.random.default_rng(seed)
     cases = {"Wigner (semicircle)": (np.array([[1.0]]), [1.0]),
              "2-block profile, A = 0": SUPPORT_CASES[1][:2]}
-    x = np.linspace(-5, 5, 8001)
+    x = np.linspace(-5, 5, 4001)
     measured, ok = {}, True
     for name, (s, f) in cases.items():
         kernel, weights = block_kernel(s, f)

@@ -140,7 +140,7 @@ RIGIDITY_CONSTANT = 1.5
 
 def _mde_cdf(block_variances, fractions):
     kernel, weights = block_kernel(block_variances, fractions)
-    x = np.linspace(-4, 4, 8001)
+    x = np.linspace(-4, 4, 4001)
     return x, cumulative_distribution(x, density(x, kernel, weights=weights))
 
 
