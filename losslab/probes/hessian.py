@@ -121,7 +121,7 @@ class HessianOperator:
         return LinearOperator((self.dim, self.dim), matvec=mv, rmatvec=mv, dtype=np.float64)
 
 
-def exact_hessian(op: HessianOperator, chunk: int = 256, max_dim: int = 6000) -> torch.Tensor:
+def exact_hessian(op: HessianOperator, chunk: int = 512, max_dim: int = 6000) -> torch.Tensor:
     """The dense Hessian (dim × dim) from H e_i for every basis vector, symmetrized.
 
     Meant for small models (≤ ~5k parameters); refuses above `max_dim`.
