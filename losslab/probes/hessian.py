@@ -106,9 +106,15 @@ class HessianOperator:
                 block = vectors[:, start:start + chunk].T.contiguous()
                 acc = torch.zeros_like(block)
                 for w, (x, y) in zip(self.weights, self.batches):
-                    acc += w * vmap(self._hvp_batch, in_dims=(0, None, None))(block, x, y)
+                    acc += w * self._hvp_block(block, x, y)
                 columns.append(acc.T)
         return torch.cat(columns, dim=1)
+
+    def _hvp_block(self, block, x, y):
+        try:
+            return vmap(self._hvp_batch, in_dims=(0, None, None))(block, x, y)
+        except RuntimeError:  # some losses (e.g. F.mse_loss in torch 2.13) fail under vmap(jvp(grad))
+            return torch.stack([self._hvp_batch(v, x, y) for v in block])
 
     def to_linear_operator(self):
         """scipy.sparse.linalg.LinearOperator: float64 numpy in and out."""
