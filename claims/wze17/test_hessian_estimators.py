@@ -25,7 +25,7 @@ def small_problem(seed: int, loss: str):
 
 
 def _v_errors(seed, k, reorthogonalize=True, steps=None):
-    model, loss_fn, x, y = small_problem(seed, "mse")
+    model, loss_fn, x, y = small_problem(seed, "ce")
     op = HessianOperator(model, loss_fn, (x, y))
     exact = log_volume(torch.linalg.eigvalsh(exact_hessian(op)), k)
     if reorthogonalize:
@@ -47,7 +47,7 @@ def test_eq13_log_volume_by_lanczos_matches_exact(evidence):
                               "max rel. error": worst},
                     criterion="|V_lanczos(k) - V_exact(k)| <= 1e-6 |V_exact(k)|, k=10, 3 seeds",
                     seeds=seeds, dtype="float64", device="cpu",
-                    note="tanh MLP 8-16-4 (228 params), square loss, 64 Gaussian samples, random init; "
+                    note="tanh MLP 8-16-4 (228 params), cross-entropy, 64 Gaussian samples, random init; "
                          "Lanczos with full reorthogonalization, residual tol 1e-10")
     assert worst <= 1e-6, f"V(k) relative errors {[r[2] for r in rows]}"
 
