@@ -80,8 +80,8 @@ def top_eigenvalues(op, k: int = 1, which: str = "LA", tol: float = 1e-8, max_st
                     seed: int = 0, reorthogonalize: bool = True, return_vectors: bool = False):
     """The k extreme eigenvalues of a symmetric operator by Lanczos (largest first for 'LA'/'LM').
 
-    Stops when every wanted Ritz value has error bound min(r_i, r_i²/gap_i) ≤ tol · max|θ|, with
-    r_i = |β_m s_{m,i}| its residual and gap_i the distance to the nearest other Ritz value. Returns a float64 CPU tensor (and the Ritz
+    Stops when every wanted Ritz value has residual |β_m s_{m,i}| ≤ tol · max|θ|, so each returned
+    value lies within that distance of an eigenvalue. Returns a float64 CPU tensor (and the Ritz
     vectors, dim × k on the operator's device, if asked).
     """
     max_steps = min(op.dim, max_steps or max(4 * k + 40, 100))
@@ -100,13 +100,7 @@ def top_eigenvalues(op, k: int = 1, which: str = "LA", tol: float = 1e-8, max_st
         theta, s = torch.linalg.eigh(t)
         idx = _select(theta, k, which)
         residual = (beta * s[-1, idx]).abs()
-        # error bound of a Ritz value: min(r, r²/gap), gap = distance to the other Ritz values
-        # (Parlett, The Symmetric Eigenvalue Problem, §11.7); tight once the value is isolated
-        others = (theta[idx][:, None] - theta[None, :]).abs()
-        others[torch.arange(len(idx)), idx] = float("inf")
-        gap = others.min(1).values
-        bound = torch.minimum(residual, residual**2 / gap)
-        converged["ok"] = bool((bound <= tol * theta.abs().max()).all())
+        converged["ok"] = bool((residual <= tol * theta.abs().max()).all())
         return converged["ok"]
 
     result = lanczos(op, max_steps, random_start(op, seed), reorthogonalize=reorthogonalize,
