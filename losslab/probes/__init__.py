@@ -1,0 +1,1 @@
+"""Hessian instruments: operators (HVP, Gauss-Newton), Lanczos, densities, trace and norm estimators."""
