@@ -25,6 +25,7 @@ class TrainConfig:
     """What to run. batch_size None = full-batch gradient descent."""
 
     epochs: int = 10
+    optimizer: str = "sgd"  # "sgd" (with momentum / nesterov) or "adam"
     lr: float = 0.01
     batch_size: int | None = 128
     momentum: float = 0.0
@@ -111,8 +112,13 @@ def train(model: nn.Module, train_set: Split, config: TrainConfig, seed: int, te
     torch.manual_seed(seed)
     shuffle = torch.Generator().manual_seed(seed)
     attack_shuffle = torch.Generator().manual_seed(seed + 1)
-    optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
-                                nesterov=config.nesterov, weight_decay=config.weight_decay)
+    if config.optimizer == "adam":
+        optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    elif config.optimizer == "sgd":
+        optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
+                                    nesterov=config.nesterov, weight_decay=config.weight_decay)
+    else:
+        raise ValueError(f"unknown optimizer {config.optimizer!r}")
     milestones = sorted({max(1, round(f * config.epochs)) for f in config.milestones})
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones, gamma=0.1)
     use_attack = attack_set is not None and config.attack_weight > 0
