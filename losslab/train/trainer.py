@@ -37,6 +37,7 @@ class TrainConfig:
     attack_batch_size: int | None = None  # None: same as batch_size
     stop_at_full_train_accuracy: bool = False
     eval_batch_size: int = 1024
+    eval_every: int = 1  # epochs between metric rows (the last epoch always gets one)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -145,6 +146,12 @@ def train(model: nn.Module, train_set: Split, config: TrainConfig, seed: int, te
             seen += len(y)
         row = {"epoch": epoch, "objective": objective_sum / seen, "lr": optimizer.param_groups[0]["lr"]}
         scheduler.step()
+        if not math.isfinite(row["objective"]):
+            result.history.append(row)
+            result.stopped = "diverged"
+            break
+        if epoch % config.eval_every and epoch != config.epochs:
+            continue
         row["train_loss"], row["train_acc"] = evaluate(model, train_set, config.loss, config.eval_batch_size, device)
         if test_set is not None:
             row["test_loss"], row["test_acc"] = evaluate(model, test_set, config.loss, config.eval_batch_size, device)
@@ -158,9 +165,6 @@ def train(model: nn.Module, train_set: Split, config: TrainConfig, seed: int, te
             print(f"[{label}] epoch {epoch}/{config.epochs} objective {row['objective']:.4g} "
                   f"train acc {row['train_acc']} test acc {row.get('test_acc')} ({now - started:.0f} s)",
                   file=sys.stderr, flush=True)
-        if not math.isfinite(row["objective"]):
-            result.stopped = "diverged"
-            break
         if config.stop_at_full_train_accuracy and row["train_acc"] == 1.0:
             result.stopped = "train accuracy 100%"
             break

@@ -58,7 +58,7 @@ def test_trained_net_fixture_trains_once_and_reuses(trained_net, tmp_path):
     model, metrics = trained_net("tiny-teacher-fnn", run_index=0)
     assert metrics["seed"] == claim_seed("WZE17-FIG1", 0)
     assert metrics["final"]["train_acc"] == 1.0 and metrics["stopped"] == "train accuracy 100%"
-    assert len(metrics["history"]) == metrics["epochs_run"]
+    assert metrics["history"][-1]["epoch"] == metrics["epochs_run"] < 30
     again, metrics2 = trained_net("tiny-teacher-fnn", run_index=0)
     assert metrics2["cache_key"] == metrics["cache_key"] and metrics2["train_seconds"] == metrics["train_seconds"]
     assert all(torch.equal(p, q) for p, q in zip(model.parameters(), again.parameters()))

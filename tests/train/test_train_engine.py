@@ -112,3 +112,18 @@ def test_progress_line_goes_to_stderr(capsys):
           progress_every_s=0.0, label="demo")
     err = capsys.readouterr().err
     assert "[demo] epoch 2/2" in err
+
+
+def test_eval_every_thins_metric_rows_and_keeps_the_last():
+    result = train(_linear(), _regression(), TrainConfig(epochs=10, lr=0.01, batch_size=None, loss="mse",
+                                                         eval_every=4), seed=0)
+    assert [row["epoch"] for row in result.history] == [4, 8, 10]
+
+
+def test_adam_option_trains_and_unknown_optimizer_fails():
+    data, model = _regression(), _linear()
+    result = train(model, data, TrainConfig(epochs=200, optimizer="adam", lr=0.05, batch_size=None, loss="mse"),
+                   seed=0)
+    assert result.final["train_loss"] < 0.2 * result.history[0]["train_loss"]
+    with pytest.raises(ValueError, match="optimizer"):
+        train(_linear(), data, TrainConfig(optimizer="lbfgs"), seed=0)
