@@ -6,6 +6,7 @@ from torch import nn
 
 from losslab.nets.cnn13 import CNN13
 from losslab.nets.dcnn import LP17DCNN
+from losslab.nets.densenet import densenet121
 from losslab.nets.resnet import resnet18, resnet32
 from losslab.nets.small import LeNet, MLeNet, SmallNIN, fnn
 from losslab.nets.vgg import VGG
@@ -17,6 +18,7 @@ BUILDERS = {
     "mlenet": MLeNet, "lenet": LeNet, "snin": SmallNIN, "fnn": fnn, "lp17-dcnn": LP17DCNN, "cnn13": CNN13,
     "vgg11": lambda **kw: VGG("vgg11", **kw), "vgg13": lambda **kw: VGG("vgg13", **kw),
     "vgg16": lambda **kw: VGG("vgg16", **kw), "resnet18": resnet18, "resnet32": resnet32,
+    "densenet121": densenet121,
 }
 
 

@@ -92,3 +92,13 @@ def test_build_net_by_name_with_skip():
     assert count_parameters(model) == 3781 + 500
     with pytest.raises(ValueError, match="unknown network"):
         build_net("alexnet")
+
+
+def test_densenet121_count_against_torchvision_total():
+    from losslab.nets import densenet121
+    model = densenet121()
+    # torchvision densenet121 (ImageNet, 1000 classes): 7,978,856; minus the 7x7 stem (40 x 3 x 64),
+    # the stem BN (128) and 990 extra classes (990 x 1,025)
+    assert count_parameters(model) == 7978856 - 40 * 3 * 64 - 128 - 990 * 1025 == 6956298
+    first_block = [m for m in model.features[1].modules() if getattr(m, "is_hidden_activation", False)]
+    assert len(first_block) == 12
