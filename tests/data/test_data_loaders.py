@@ -108,3 +108,37 @@ def test_teacher_task_is_deterministic_and_balancedish():
     a, b = teacher_task(1, 200, classes=3), teacher_task(1, 200, classes=3)
     assert torch.equal(a.x, b.x) and torch.equal(a.y, b.y)
     assert a.y.unique().numel() >= 2
+
+
+def test_svhn_mat_layout_and_label_ten_is_zero(tmp_path):
+    import scipy.io
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(32, 32, 3, 4), dtype=np.uint8)
+    (tmp_path / "svhn").mkdir()
+    scipy.io.savemat(tmp_path / "svhn" / "test_32x32.mat", {"X": images, "y": np.array([[10], [1], [9], [10]])})
+    data = load_svhn(tmp_path, "test", normalize=False)
+    assert data.y.tolist() == [0, 1, 9, 0]
+    assert data.x.shape == (4, 3, 32, 32)
+    assert torch.allclose(data.x[2, 1], torch.from_numpy(images[:, :, 1, 2] / 255.0).float())
+
+
+def test_cifar_python_batches_read_and_unsafe_pickles_refused(tmp_path):
+    import pickle
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    rng = np.random.default_rng(1)
+    rows = rng.integers(0, 256, size=(3, 3072), dtype=np.uint8)
+    with open(folder / "test_batch", "wb") as handle:
+        pickle.dump({b"data": rows, b"labels": [3, 1, 4]}, handle, protocol=2)
+    images, labels = load_cifar10_raw(tmp_path, "test")
+    assert labels.tolist() == [3, 1, 4]
+    assert np.array_equal(images[1, :, :, 2], rows[1, 2048:].reshape(32, 32))  # CHW rows -> HWC
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ("owned",))
+
+    with open(folder / "test_batch", "wb") as handle:
+        pickle.dump({b"data": Evil(), b"labels": []}, handle, protocol=2)
+    with pytest.raises(pickle.UnpicklingError, match="refusing"):
+        load_cifar10_raw(tmp_path, "test")
