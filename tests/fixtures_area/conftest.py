@@ -1,4 +1,5 @@
-"""Load the training-fixtures plugin for these tests (until the root conftest lists "fixtures.trained";
-pytest allows pytest_plugins only in the root conftest, so re-export its fixtures and hook here)."""
+"""Make the training fixtures available to these tests until the root conftest lists "fixtures.trained"
+(pytest accepts pytest_plugins only in the root conftest). Only the fixtures are re-exported: the
+plugin's pytest_configure (one torch thread per process) takes effect once the root conftest loads it."""
 
-from fixtures.trained import pytest_configure, recipe_data_for, trained_net  # noqa: F401
+from fixtures.trained import recipe_data_for, trained_net  # noqa: F401

@@ -12,6 +12,15 @@ from losslab.nets import count_parameters
 from losslab.seeds import claim_seed
 
 
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Tiny tensors: two intra-op threads on a loaded 2-core runner were ~60x slower than one."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
 def test_every_recipe_is_json_keyable_and_names_match():
     keys = set()
     for name, tiers in RECIPES.items():

@@ -9,6 +9,15 @@ from losslab.nets import fnn
 from losslab.train import TrainConfig, train, wrong_labels
 
 
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Tiny tensors: two intra-op threads on a loaded 2-core runner were ~60x slower than one."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
 def _regression(seed=0, n=16, d=3):
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(n, d, generator=g, dtype=torch.float64)
