@@ -20,11 +20,13 @@ def count_hidden_neurons(model: nn.Module, input_shape) -> int:
         total += output[0].numel()
 
     handles = [m.register_forward_hook(hook) for m in model.modules() if getattr(m, "is_hidden_activation", False)]
+    was_training = model.training
     try:
         with torch.no_grad():
             model.eval()
             model(torch.zeros(1, *input_shape))
     finally:
+        model.train(was_training)
         for h in handles:
             h.remove()
     return total

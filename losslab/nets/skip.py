@@ -29,12 +29,6 @@ class SkipToOutput(nn.Module):
             self.register_buffer(f"skip_index_{i}", local)
         self.total_hidden = total
         self.skip = nn.Linear(n_skip, classes, bias=False)
-        self._captured: list[torch.Tensor] = []
-        for m in self.hidden:
-            m.register_forward_hook(self._capture)
-
-    def _capture(self, _module, _inputs, output):
-        self._captured.append(output.flatten(1))
 
     def _hidden_sizes(self, input_shape) -> list[int]:
         sizes = []
@@ -49,8 +43,13 @@ class SkipToOutput(nn.Module):
         return sizes
 
     def forward(self, x):
-        self._captured = []
-        out = self.base(x)
-        picked = [h[:, getattr(self, f"skip_index_{i}")] for i, h in enumerate(self._captured)]
-        self._captured = []
+        # hooks live only during this call, so copy.deepcopy / torch.func see a plain module
+        captured: list[torch.Tensor] = []
+        handles = [m.register_forward_hook(lambda _m, _i, o: captured.append(o.flatten(1))) for m in self.hidden]
+        try:
+            out = self.base(x)
+        finally:
+            for h in handles:
+                h.remove()
+        picked = [h[:, getattr(self, f"skip_index_{i}")] for i, h in enumerate(captured)]
         return out + self.skip(torch.cat(picked, dim=1))

@@ -83,6 +83,11 @@ def test_skip_network_is_linear_in_chosen_neurons():
     same = SkipToOutput(MLeNet(), (1, 28, 28), n_skip=100, seed=7)
     assert all(torch.equal(getattr(same, f"skip_index_{i}"), getattr(model, f"skip_index_{i}"))
                for i in range(len(model.hidden)))
+    copy = __import__("copy").deepcopy(model)
+    with torch.no_grad():
+        copy.skip.weight.mul_(2.0)
+        assert not torch.allclose(copy(x), model(x))  # the copy computes with its own weights
+        assert torch.allclose(model(x), f12)
     with pytest.raises(ValueError):
         SkipToOutput(MLeNet(), (1, 28, 28), n_skip=10**6, seed=0)
 
