@@ -12,6 +12,7 @@ import pytest
 import torch
 from torch.func import hessian, vmap
 
+from losslab.runtime import single_torch_thread
 from losslab.seeds import claim_seed, claim_seeds
 from losslab.stats import clopper_pearson
 
@@ -20,11 +21,8 @@ DTYPE = torch.float64
 
 @pytest.fixture(autouse=True)
 def one_torch_thread():
-    """Tiny tensors: intra-op threads only add contention (10-100x slower on a loaded 2-core box)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+    with single_torch_thread():
+        yield
 
 
 # -- a ReLU MLP on a flat parameter vector -----------------------------------------------------

@@ -5,7 +5,6 @@ MDE (eq. (18)): -M^{-1} = z - A + S[M], Im M > 0, Im z > 0; S[R] = (1/N) E[W R W
 
 import numpy as np
 import pytest
-import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -13,6 +12,7 @@ from losslab.probes.mde import (
     block_kernel, cumulative_distribution, density, kraus_operator, self_energy_norm,
     solve_matrix_dyson, variance_profile_operator,
 )
+from losslab.probes.sampled_spectra import kolmogorov_distance, sample_block_profile_matrix, symmetric_eigenvalues
 from losslab.seeds import claim_seed
 
 # -- Lemma A.2: M(-conj z) = -M(z)^* for A = 0 -------------------------------------------------
@@ -201,32 +201,6 @@ def test_support_check_rejects_the_average_row_sum_norm(evidence):
 # -- Theorem A.1(c): sampled spectra approach the MDE density ----------------------------------
 
 
-def sample_profile_matrix(s_blocks, fractions, n, rng):
-    sizes = np.round(np.asarray(fractions) * n).astype(int)
-    sizes[-1] = n - sizes[:-1].sum()
-    labels = np.repeat(np.arange(len(sizes)), sizes)
-    g = np.triu(rng.standard_normal((n, n)))
-    return (g + np.triu(g, 1).T) * np.sqrt(np.asarray(s_blocks)[labels][:, labels] / n)
-
-
-def symmetric_eigenvalues(h):
-    """Eigenvalues of a symmetric matrix via torch on one thread (threaded LAPACK on a loaded
-    2-core machine is ~10x slower for these sizes)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        return torch.linalg.eigvalsh(torch.from_numpy(h)).numpy()
-    finally:
-        torch.set_num_threads(previous)
-
-
-def kolmogorov_distance(eigenvalues, x, cdf):
-    e = np.sort(eigenvalues)
-    f = np.interp(e, x, cdf)
-    k = np.arange(1, e.size + 1) / e.size
-    return float(max(np.abs(f - k).max(), np.abs(f - k + 1 / e.size).max()))
-
-
 @pytest.mark.claim("LI19-TA2")
 def test_sampled_spectra_match_mde_density_with_error_shrinking_in_n(evidence):
     """Kolmogorov distance of the eigenvalue CDF to the MDE CDF <= C log(N) / N, C = 1.5 (stated;
@@ -241,7 +215,7 @@ def test_sampled_spectra_match_mde_density_with_error_shrinking_in_n(evidence):
         kernel, weights = block_kernel(s, f)
         cdf = cumulative_distribution(x, density(x, kernel, None, weights))
         for n in (100, 400):
-            d = np.mean([kolmogorov_distance(symmetric_eigenvalues(sample_profile_matrix(s, f, n, rng)),
+            d = np.mean([kolmogorov_distance(symmetric_eigenvalues(sample_block_profile_matrix(s, f, n, rng)),
                                              x, cdf) for _ in range(400 // n)])
             measured[f"{name}, N={n}: distance"] = d
             measured[f"{name}, N={n}: N*distance/log N"] = d * n / np.log(n)

@@ -14,7 +14,6 @@ Setting (the paper leaves these open; our choices):
 
 from __future__ import annotations
 
-import contextlib
 import functools
 
 import numpy as np
@@ -25,6 +24,7 @@ from losslab.probes.complexity import (input_gradient_sq_mean, input_gradient_sq
                                        polynomial_kernel_ridge, uniform_midpoint_grid)
 from losslab.seeds import claim_seed
 from losslab.stats import mean_std, t_interval
+from losslab.runtime import single_torch_thread
 
 ID = "WZE17-FIG1"
 INTERVAL = (-2.0, 4.0)
@@ -41,18 +41,6 @@ SEEDS_PER_DEPTH = {"cpu": 3, "gpu": 3, "paper": 6}
 # targets cubic ± 20, alternating in sign; trained on a 4-layer FNN.
 ATTACK_DEPTH, ATTACK_OFFSET, ATTACK_WEIGHT = 4, 20.0, 1.0
 MUCH_LARGER = 10.0  # check (c): attack-set complexity >= 10 × the optimizer-found one
-
-
-@contextlib.contextmanager
-def single_thread():
-    """One intra-op thread while training: 40-wide layers gain nothing from threads, and on shared
-    cores OpenMP spin-waiting made training ~20× slower (measured: 42 s vs 2 s for one fit)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def true_cubic(x):
@@ -130,7 +118,7 @@ def optimizer_found_fits(tier: str) -> dict:
     """Per depth: complexity and error of each seed's fit, plus its training record."""
     x, y = training_data()
     runs = SEEDS_PER_DEPTH[tier]
-    with single_thread():
+    with single_torch_thread():
         return {depth: [_optimizer_found_fit(depth, claim_seed(ID, 1 + 100 * depth + i), x, y)
                         for i in range(runs)]
                 for depth in DEPTHS[tier]}
@@ -148,7 +136,7 @@ def attack_set_fit() -> dict:
     x, y = training_data()
     seed = claim_seed(ID, 10_000)
     net = relu_fnn(ATTACK_DEPTH, seed)
-    with single_thread():
+    with single_torch_thread():
         record = _fit_fnn(net, x, y, lr=5e-3, max_steps=4000, attack=attack_data(x))
     return {"seed": seed, **record, **fnn_measures(net)}
 

@@ -2,13 +2,13 @@
 
 import numpy as np
 import pytest
-import torch
 
 from losslab.probes.mde import (
     block_kernel, cumulative_distribution, density, kraus_operator, matrix_dyson_residual,
     self_energy_norm, solve_matrix_dyson, solve_vector_dyson, stieltjes_transform,
     support_intervals, variance_profile_operator,
 )
+from losslab.probes.sampled_spectra import kolmogorov_distance, sample_block_profile_matrix, symmetric_eigenvalues
 
 
 def semicircle_stieltjes(z):
@@ -34,36 +34,6 @@ def marchenko_pastur_chiral_density(x, phi):
 # a 3-block variance profile (symmetric s, unequal rows) used for sampled spectra
 BLOCK_VARIANCES = np.array([[1.0, 0.3, 2.0], [0.3, 0.5, 1.0], [2.0, 1.0, 0.2]])
 BLOCK_FRACTIONS = np.array([0.5, 0.3, 0.2])
-
-
-def sample_block_matrix(n, rng, block_variances=BLOCK_VARIANCES, fractions=BLOCK_FRACTIONS):
-    """Real symmetric Gaussian H with E h_ij^2 = s_{b(i) b(j)} / N."""
-    sizes = np.round(fractions * n).astype(int)
-    sizes[-1] = n - sizes[:-1].sum()
-    labels = np.repeat(np.arange(len(sizes)), sizes)
-    s = block_variances[labels][:, labels]
-    g = np.triu(rng.standard_normal((n, n)))
-    g = g + np.triu(g, 1).T
-    return g * np.sqrt(s / n)
-
-
-def symmetric_eigenvalues(h):
-    """Eigenvalues of a symmetric matrix via torch on one thread (threaded LAPACK on a loaded
-    2-core machine is ~10x slower for these sizes)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        return torch.linalg.eigvalsh(torch.from_numpy(h)).numpy()
-    finally:
-        torch.set_num_threads(previous)
-
-
-def kolmogorov_distance(eigenvalues, x, cdf):
-    """sup |F_empirical - F| at the jumps of the empirical CDF (F interpolated on the grid x)."""
-    e = np.sort(eigenvalues)
-    f = np.interp(e, x, cdf)
-    k = np.arange(1, e.size + 1) / e.size
-    return float(max(np.abs(f - k).max(), np.abs(f - k + 1 / e.size).max()))
 
 
 def test_semicircle_stieltjes_transform_matches_closed_form():
@@ -162,7 +132,7 @@ def test_sampled_spectra_approach_mde_density_like_log_n_over_n():
     distances = {}
     for n in (100, 200, 400):
         runs = 800 // n
-        distances[n] = np.mean([kolmogorov_distance(symmetric_eigenvalues(sample_block_matrix(n, rng)),
+        distances[n] = np.mean([kolmogorov_distance(symmetric_eigenvalues(sample_block_profile_matrix(BLOCK_VARIANCES, BLOCK_FRACTIONS, n, rng)),
                                                     x, cdf) for _ in range(runs)])
     for n, d in distances.items():
         assert d <= RIGIDITY_CONSTANT * np.log(n) / n, f"N={n}: distance {d:.4g}"
@@ -175,7 +145,7 @@ def test_sampled_spectrum_rejects_the_wrong_density():
     mean_variance = BLOCK_FRACTIONS @ BLOCK_VARIANCES @ BLOCK_FRACTIONS
     x, cdf = _mde_cdf(np.array([[mean_variance]]), [1.0])
     n = 400
-    d = kolmogorov_distance(symmetric_eigenvalues(sample_block_matrix(n, rng)), x, cdf)
+    d = kolmogorov_distance(symmetric_eigenvalues(sample_block_profile_matrix(BLOCK_VARIANCES, BLOCK_FRACTIONS, n, rng)), x, cdf)
     assert d > RIGIDITY_CONSTANT * np.log(n) / n, d
 
 

@@ -7,15 +7,13 @@ from torch import nn
 from losslab.data import Split, subset, teacher_task
 from losslab.nets import fnn
 from losslab.train import TrainConfig, train, wrong_labels
+from losslab.runtime import single_torch_thread
 
 
 @pytest.fixture(autouse=True)
 def one_torch_thread():
-    """Tiny tensors: two intra-op threads on a loaded 2-core runner were ~60x slower than one."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+    with single_torch_thread():
+        yield
 
 
 def _regression(seed=0, n=16, d=3):
