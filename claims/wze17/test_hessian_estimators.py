@@ -14,6 +14,15 @@ from losslab.probes.log_volume import log_volume
 from losslab.seeds import claim_seed
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """228 parameters: a second thread only adds contention on a shared CPU; restored after."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def small_problem(seed: int, loss: str):
     """A tanh MLP 8→16→4 (228 parameters) on 64 Gaussian inputs, float64."""
     torch.manual_seed(seed)

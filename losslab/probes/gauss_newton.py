@@ -3,7 +3,7 @@
 For the square loss this is WZE17 Eq. (7): ∇²R = (1/N) Σ_i ∇f_i ∇f_iᵀ (empirical-Fisher /
 Gauss-Newton term) + (1/N) Σ_i (f_i − y_i) ∇²f_i (residual term), with the loss-output Hessian
 H_ℓ supplying the factor convention (ℓ = (f−y)² gives H_ℓ = 2, i.e. the factor 2 Eq. (7) omits).
-Products: J v by jvp, H_ℓ (J v) by jvp of the output-gradient of the loss, Jᵀ(·) by vjp.
+Products: J v by jvp, H_ℓ (J v) by vjp of the output-gradient of the loss, Jᵀ(·) by vjp.
 """
 
 from __future__ import annotations
@@ -22,7 +22,9 @@ class GaussNewtonOperator(HessianOperator):
             return functional_call(self.model, {**self._unflatten(flat), **self.buffers}, (x,))
 
         out, jv = jvp(outputs, (self.theta,), (v,))
-        hjv = jvp(lambda o: grad(lambda o2: self.loss_fn(o2, y))(o), (out.detach(),), (jv,))[1]
+        # H_ℓ (J v) by reverse-over-reverse in output space (H_ℓ symmetric); forward-over-reverse
+        # fails for F.mse_loss in torch 2.13 ("ZeroTensors are immutable")
+        hjv = vjp(grad(lambda o: self.loss_fn(o, y)), out.detach())[1](jv)[0]
         _, pullback = vjp(outputs, self.theta)
         return pullback(hjv)[0]
 
@@ -36,8 +38,8 @@ class GaussNewtonOperator(HessianOperator):
 
     __matmul__ = matvec
 
-    def matmat(self, vectors: torch.Tensor, chunk: int = 0) -> torch.Tensor:
-        return torch.stack([self.matvec(vectors[:, i]) for i in range(vectors.shape[1])], dim=1)
+    def _hvp_batch(self, v, x, y):  # HessianOperator.matmat batches this over columns with vmap
+        return self._ggn_batch(v, x, y)
 
 
 class ResidualOperator:

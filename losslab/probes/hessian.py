@@ -16,7 +16,7 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 import torch
-from torch.func import functional_call, grad, jvp, vmap
+from torch.func import functional_call, grad, jvp, vjp, vmap
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 
@@ -57,6 +57,7 @@ class HessianOperator:
         total = sum(x.shape[0] for x, _ in self.batches)
         # mean loss per batch -> overall mean: weight n_b / N
         self.weights = [x.shape[0] / total for x, _ in self.batches]
+        self._forward_over_reverse = True  # switched off for losses without forward-mode AD of their gradient
 
     # -- the scalar function of the flat parameters -------------------------------------------
     def _unflatten(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -84,7 +85,16 @@ class HessianOperator:
 
     # -- products --------------------------------------------------------------------------
     def _hvp_batch(self, v: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return jvp(lambda t: grad(self._batch_loss)(t, x, y), (self.theta,), (v,))[1]
+        def gradient(t):
+            return grad(self._batch_loss)(t, x, y)
+
+        if self._forward_over_reverse:
+            try:
+                return jvp(gradient, (self.theta,), (v,))[1]
+            except RuntimeError:  # e.g. F.mse_loss in torch 2.13 ("ZeroTensors are immutable")
+                self._forward_over_reverse = False
+        # reverse-over-reverse: vᵀH = (Hv)ᵀ since H is symmetric
+        return vjp(gradient, self.theta)[1](v)[0]
 
     def matvec(self, v: torch.Tensor) -> torch.Tensor:
         """H v (forward-over-reverse)."""
