@@ -106,7 +106,7 @@ def not_rising(params, errors, widest, narrowest) -> bool:
 
 def _over_grid(trained_net, tier, size_index):
     widths = LP17_OVER_WIDTHS["cpu" if tier == "cpu" else "paper"]
-    params, errors, per_width, train_acc = [], [], [], []
+    params, errors, per_width, train_acc, seeds = [], [], [], [], []
     for j in range(len(widths)):
         name = f"lp17-over-s{size_index}-w{j}"
         runs = _runs(trained_net, name, runs=2)
@@ -116,14 +116,15 @@ def _over_grid(trained_net, tier, size_index):
         errors += errs
         per_width.append((p, float(np.mean(errs))))
         train_acc.append(_final(runs, "train_acc"))
-    return np.array(params), np.array(errors), per_width, train_acc
+        seeds += [m["seed"] for m in runs]
+    return np.array(params), np.array(errors), per_width, train_acc, sorted(set(seeds))
 
 
 @pytest.mark.claim("LP17-OVER")
 @pytest.mark.parametrize("size_index", [0, 1])
 def test_wider_nets_do_not_raise_validation_error(trained_net, tier, size_index, evidence):
     n = LP17_OVER_SIZES["cpu" if tier == "cpu" else "paper"][size_index]
-    params, errors, per_width, train_acc = _over_grid(trained_net, tier, size_index)
+    params, errors, per_width, train_acc, seeds = _over_grid(trained_net, tier, size_index)
     slope, lo, hi = slope_vs_log_params(params, errors)
     evidence.record(
         measured={"training points": n, "params / point": [round(p / n, 1) for p, _ in per_width],
@@ -132,8 +133,9 @@ def test_wider_nets_do_not_raise_validation_error(trained_net, tier, size_index,
                   "slope (error per e-fold of params) 95% CI": [round(slope, 4), round(lo, 4), round(hi, 4)]},
         criterion=f"OLS slope of val error on ln(params) has 95% CI lower end <= 0, and mean error of the "
                   f"widest net <= narrowest + {OVER_TOL}",
-        seeds=None, uncertainty={"slope CI": [lo, hi]}, dtype="float32",
-        note="2 seeds per width; paper: up to 60x parameters per data point")
+        seeds=seeds, uncertainty={"slope CI": [lo, hi]}, dtype="float32",
+        note="2 seeds per width, SGD (batch 16, lr 0.01, momentum 0.9, <= 30 epochs, stop at 100% train); "
+             "paper: up to 60x parameters per data point")
     assert per_width[-1][0] >= 10 * n, "widest net must have >= 10x parameters per data point"
     assert not_rising(params, errors, per_width[-1][1], per_width[0][1]), \
         f"validation error rises with width: {per_width}, slope CI ({lo:.4f}, {hi:.4f})"
@@ -141,7 +143,7 @@ def test_wider_nets_do_not_raise_validation_error(trained_net, tier, size_index,
 
 @pytest.mark.claim("LP17-OVER", control=True)
 def test_not_rising_check_rejects_planted_rising_series(trained_net, tier, evidence):
-    params, errors, per_width, _ = _over_grid(trained_net, tier, 1)
+    params, errors, per_width, _, _ = _over_grid(trained_net, tier, 1)
     # planted: the narrowest net's mean error + 4 points per e-fold of parameters, plus the measured
     # seed-to-seed deviations from each width's mean
     means = {p: e for p, e in per_width}
