@@ -14,7 +14,7 @@ import pytest
 import torch
 from scipy import stats as st
 
-from fixtures.recipes import LP17_OVER_SIZES, LP17_OVER_WIDTHS, make_model, recipe_for, relu_polyfit
+from fixtures.recipes import LP17_OVER_GRID, LP17_OVER_SIZES, make_model, recipe_for, relu_polyfit
 from losslab.nets import count_parameters
 from losslab.stats import mean_std, t_interval
 
@@ -105,10 +105,8 @@ def not_rising(params, errors, widest, narrowest) -> bool:
 
 
 def _over_grid(trained_net, tier, size_index):
-    widths = LP17_OVER_WIDTHS["cpu" if tier == "cpu" else "paper"]
     params, errors, per_width, train_acc, seeds = [], [], [], [], []
-    for j in range(len(widths)):
-        name = f"lp17-over-s{size_index}-w{j}"
+    for name in LP17_OVER_GRID[tier][size_index]:
         runs = _runs(trained_net, name, runs=2)
         p = count_parameters(make_model(recipe_for(name, tier), 0))
         errs = [1 - a for a in _final(runs, "test_acc")]
