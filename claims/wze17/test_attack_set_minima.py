@@ -2,8 +2,8 @@
 
 Setting (paper Sec. 5.1-5.3): mLeNet (3,781 parameters), the first 512 MNIST training images, the next
 `size` images as attack set with wrong labels, objective R_train + λ R_attack (Eq. 12), init N(0, 2/fan_in).
-Solutions: the sweep recipes `wze17-mlenet-mnist512-attack-<size>-<λ>` (fixtures/recipes.py) and, as the
-optimizer-found (no attack) solutions, `wze17-mlenet-mnist512` over NO_ATTACK_RUNS seeds. At each solution
+Solutions: the sweep recipes `wze17-mlenet-mnist512-attack-<size>-<λ>` (fixtures/recipes.py, Adam) and, as
+the optimizer-found (no attack) solutions, `...-attack-0-0` (same optimizer, λ = 0) over NO_ATTACK_RUNS seeds. At each solution
 with train accuracy >= MIN_TRAIN_ACC: the exact float64 Hessian of R_train (mean cross-entropy on the 512
 training images), its spectrum, V(50) (Eq. 13, natural log) and ‖H‖_F.
 
@@ -37,7 +37,7 @@ TOP_K = 50
 # FIG3
 ALPHA = 0.05  # permutation test error rate (one-sided, ρ < 0)
 PERMUTATIONS = 1000  # p resolution 0.001, well below ALPHA
-NO_ATTACK_RECIPE = "wze17-mlenet-mnist512"
+NO_ATTACK_RECIPE = wze17_attack_recipe_name(0, 0.0)  # same optimizer and test set as the sweep
 NO_ATTACK_RUNS = 4
 CPU_SKIP = ("CPU tier: no attack sweep fits the CPU budget. Measured on the 2-core runner (Adam lr 3e-3, batch "
             "128, 60 epochs, 50-65 s per net under load): attacked mLeNets stayed below 99% train accuracy "
