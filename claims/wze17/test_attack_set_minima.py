@@ -3,9 +3,9 @@
 Setting (paper Sec. 5.1-5.3): mLeNet (3,781 parameters), the first 512 MNIST training images, the next
 `size` images as attack set with wrong labels, objective R_train + λ R_attack (Eq. 12), init N(0, 2/fan_in).
 Solutions: the sweep recipes `wze17-mlenet-mnist512-attack-<size>-<λ>` (fixtures/recipes.py, Adam) and, as
-the optimizer-found (no attack) solutions, `...-attack-0-0` (same optimizer, λ = 0) over NO_ATTACK_RUNS seeds. At each solution
-with train accuracy >= MIN_TRAIN_ACC: the exact float64 Hessian of R_train (mean cross-entropy on the 512
-training images), its spectrum, V(50) (Eq. 13, natural log) and ‖H‖_F.
+the optimizer-found (no attack) solutions, `...-attack-0-0` (same optimizer, λ = 0) over NO_ATTACK_RUNS seeds.
+At each solution with train accuracy >= MIN_TRAIN_ACC: the exact float64 Hessian of R_train (mean
+cross-entropy on the 512 training images), its spectrum, V(50) (Eq. 13, natural log) and ‖H‖_F.
 
 CPU tier: the training parts skip (see CPU_SKIP); the checks themselves are exercised on planted inputs
 by the negative controls at every tier. SVHN (Fig. 3, middle) is not available offline; the CIFAR-10
