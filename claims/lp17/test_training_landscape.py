@@ -7,37 +7,24 @@ hidden 32, 12,266 parameters); paper tier: the 188,810-parameter DCNN on CIFAR-1
 Seeds: claim_seed(recipe.seed_claim, run_index); runs with the same run_index share the initialisation.
 """
 
-import contextlib
 
 import numpy as np
 import pytest
-import torch
 from scipy import stats as st
 
 from fixtures.recipes import LP17_OVER_GRID, LP17_OVER_SIZES, make_model, recipe_for, relu_polyfit
 from losslab.nets import count_parameters
 from losslab.stats import mean_std, t_interval
+from losslab.runtime import single_torch_thread
 
 RUNS = 3
 FIG2_MARGIN = 0.05  # |poly - relu| accuracy difference allowed (train and test), 95% interval inside ±5 points
 OVER_TOL = 0.03  # widest net's mean error may exceed the narrowest's by at most 3 points
 
 
-@contextlib.contextmanager
-def single_thread():
-    """One intra-op thread while training: these nets are too small to gain from threads, and on shared
-    cores OpenMP spin-waiting made an epoch ~200x slower (measured: 22 s vs 0.1 s, 2 threads, load 10)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
 def _runs(trained_net, name, runs=RUNS):
     """Metrics of runs 0..runs-1 of a recipe (trained on a cache miss)."""
-    with single_thread():
+    with single_torch_thread():
         return [trained_net(name, i)[1] for i in range(runs)]
 
 

@@ -16,6 +16,7 @@ from losslab.probes.hessian import HessianOperator, exact_hessian
 from losslab.probes.lanczos import top_eigenvalues
 from losslab.probes.spectral_density import gaussian_density, quadrature_nodes_weights
 from losslab.probes.trace import hutchinson_trace
+from losslab.runtime import single_torch_thread
 
 
 def mlenet_size_convnet() -> nn.Module:
@@ -25,11 +26,8 @@ def mlenet_size_convnet() -> nn.Module:
 
 @pytest.fixture(scope="module", autouse=True)
 def one_thread():
-    """Tiny convolutions: extra threads only add contention on a shared CPU; restored after."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with single_torch_thread():
+        yield
 
 
 @pytest.fixture(scope="module")

@@ -11,16 +11,14 @@ from torch.func import functional_call, hessian, jacrev
 
 from losslab.probes.gauss_newton import GaussNewtonOperator, ResidualOperator
 from losslab.probes.hessian import HessianOperator, exact_hessian
+from losslab.runtime import single_torch_thread
 
 
 
 @pytest.fixture(scope="module", autouse=True)
 def one_thread():
-    """44 parameters: a second thread only adds contention on a shared CPU; restored after."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with single_torch_thread():
+        yield
 
 
 LOSSES = {"mse": nn.functional.mse_loss, "cross_entropy": nn.functional.cross_entropy}

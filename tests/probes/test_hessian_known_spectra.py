@@ -15,6 +15,7 @@ from losslab.probes.operators import MatrixOperator, matrix_with_spectrum
 from losslab.probes.spectral_density import (exact_gaussian_density, gaussian_density,
                                              quadrature_nodes_weights)
 from losslab.probes.trace import hutchinson_trace
+from losslab.runtime import single_torch_thread
 
 # a Hessian-like spectrum: a few outliers, a bulk near zero, a few negative values
 SPECTRUM = torch.cat([torch.tensor([50.0, 20.0, 10.0, 5.0, 3.0]), torch.linspace(-0.5, 1.0, 295)]).double()
@@ -24,11 +25,8 @@ CLOSE_PAIR = torch.cat([torch.tensor([4.0, 3.95, 2.8, 2.5]), torch.linspace(-0.3
 
 @pytest.fixture(scope="module", autouse=True)
 def one_thread():
-    """300×300 products: a second thread only adds contention on a shared CPU; restored after."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with single_torch_thread():
+        yield
 
 
 @pytest.fixture(scope="module")
