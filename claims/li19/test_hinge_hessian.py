@@ -12,6 +12,7 @@ import pytest
 import torch
 from torch.func import hessian, vmap
 
+from losslab.probes.two_layer import flat_mlp
 from losslab.runtime import single_torch_thread
 from losslab.seeds import claim_seed, claim_seeds
 from losslab.stats import clopper_pearson
@@ -49,15 +50,7 @@ def init_params(shapes, generator):
 
 def mlp(theta, x, shapes):
     """f(x) for x of shape (m, d): ReLU hidden layers, linear scalar output."""
-    h, k = x, 0
-    for layer, (o, i) in enumerate(shapes):
-        w = theta[k:k + o * i].reshape(o, i)
-        b = theta[k + o * i:k + o * i + o]
-        k += o * i + o
-        h = h @ w.T + b
-        if layer < len(shapes) - 1:
-            h = torch.relu(h)
-    return h[:, 0]
+    return flat_mlp(theta, x, shapes)
 
 
 def hinge_risk(theta, x, y, shapes):

@@ -18,6 +18,7 @@ from losslab.probes.perturb import (error_and_loss, flat_weights, full_batch_gd,
                                     recalibrate_batchnorm, sgd_epochs)
 from losslab.seeds import claim_seed
 from losslab.stats import spearman_interval, spearman_permutation_pvalue
+from losslab.report.figures import pyplot_or_none, save_figure
 
 RECIPE = "lp17-perturb-dcnn-cifar10"
 # Full-batch GD phase. Paper: 400 epochs (its GD lr is not given; 0.01 = its SGD lr is our reading).
@@ -200,13 +201,9 @@ def test_independent_inits_show_a_barrier(evidence, m_final, data, device, repor
 
 
 def _plot_curves(curves, figure_dir, name, evidence):
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot_or_none()
+    if plt is None:
         return
-    from losslab.report.figures import save_figure
     fig, ax = plt.subplots(figsize=(4, 3))
     for i, c in enumerate(curves):
         ax.plot(ALPHAS, [r["train_error"] for r in c], "o-", label=f"train {i}")
@@ -310,13 +307,9 @@ def test_split_time_check_rejects_distances_right_after_the_split(evidence, data
 
 
 def _plot_mds(coords, points, branches, figure_dir, evidence):
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot_or_none()
+    if plt is None:
         return
-    from losslab.report.figures import save_figure
     fig, ax = plt.subplots(figsize=(5, 4))
     start = 0
     for i, run in enumerate(points):

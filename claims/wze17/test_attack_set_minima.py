@@ -24,6 +24,7 @@ from losslab.probes.hessian import HessianOperator, exact_hessian
 from losslab.probes.log_volume import log_volume
 from losslab.seeds import claim_seed
 from losslab.stats import spearman_interval, spearman_permutation_pvalue
+from losslab.report.figures import pyplot_or_none, save_figure
 
 MIN_TRAIN_ACC = 0.99  # "about 100% train accuracy"
 # ATK: the sweep must span good to near chance
@@ -138,13 +139,9 @@ def _table(rows):
 
 def _maybe_figure(name, draw, evidence, report_figure_dir):
     """Save a figure when matplotlib is importable; otherwise nothing (the numbers are recorded anyway)."""
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot_or_none()
+    if plt is None:
         return
-    from losslab.report.figures import save_figure
     fig, ax = plt.subplots(figsize=(5, 4))
     draw(ax)
     save_figure(fig, report_figure_dir, name, evidence)

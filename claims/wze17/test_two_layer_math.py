@@ -9,9 +9,9 @@ import pytest
 import torch
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
-from torch.func import functional_call, hessian, jacrev, vmap
+from torch.func import hessian, jacrev, vmap
 
-from losslab.probes.two_layer import (ACTIVATIONS, empirical_risk, fisher_c, hessian_c,
+from losslab.probes.two_layer import (ACTIVATIONS, flat_mlp, empirical_risk, fisher_c, hessian_c,
                                       input_gradient_sq_mean, node_scaled, random_two_layer,
                                       residual_term_c, two_layer)
 from losslab.seeds import claim_seed
@@ -37,15 +37,7 @@ def mlp_flat(widths, act):
     sizes_ = [o * i + o for o, i in shapes]
 
     def f(theta, x):
-        h, start = x, 0
-        for layer, (o, i) in enumerate(shapes):
-            W = theta[start:start + o * i].reshape(o, i)
-            b = theta[start + o * i:start + o * i + o]
-            start += o * i + o
-            h = h @ W.T + b
-            if layer < len(shapes) - 1:
-                h = act.fn(h)
-        return h[..., 0]
+        return flat_mlp(theta, x, shapes, act.fn)
     return f, sum(sizes_)
 
 

@@ -102,3 +102,19 @@ def random_two_layer(seed: int, K: int, d: int, N: int, x_scale=1.0, a_scale=1.0
 
     return (normal(N, d, scale=x_scale), normal(N, scale=1.0), normal(K, scale=a_scale),
             normal(d, K, scale=b_scale), normal(K, scale=c_scale))
+
+
+def flat_mlp(theta: torch.Tensor, x: torch.Tensor, shapes, activation=torch.relu) -> torch.Tensor:
+    """f(θ, x) of an MLP with biases and one output, θ one flat vector (per layer: W (out, in), then b).
+
+    shapes: [(out, in), ...] per layer; `activation` after every layer but the last. Returns f of shape x.shape[:-1].
+    """
+    h, start = x, 0
+    for layer, (o, i) in enumerate(shapes):
+        w = theta[start:start + o * i].reshape(o, i)
+        b = theta[start + o * i:start + o * i + o]
+        start += o * i + o
+        h = h @ w.T + b
+        if layer < len(shapes) - 1:
+            h = activation(h)
+    return h[..., 0]

@@ -12,6 +12,20 @@ from __future__ import annotations
 from pathlib import Path
 
 
+def pyplot_or_none():
+    """matplotlib.pyplot on the non-interactive Agg backend, or None when matplotlib is not installed.
+
+    Figures are optional: a claim records its numbers either way and draws only when this is not None.
+    """
+    try:
+        import matplotlib
+    except ImportError:
+        return None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
 def save_figure(fig, figure_dir: str | Path, name: str, evidence=None, dpi: int = 100) -> str:
     """Save a matplotlib figure as figure_dir/name, record it in `evidence` (if given); return the name.
 
