@@ -12,14 +12,21 @@ CNN13_LAYERS = [(3, 64, 1), (3, 64, 1), (3, 64, 2), (3, 128, 1), (3, 128, 1), (3
                 (1, 256, 1), (3, 256, 2), (3, 256, 1), (3, 256, 2), (3, 256, 1), (3, 256, 2)]
 
 
-class CNN13(nn.Module):
-    """Table 3 of NMH19, each conv followed by the activation; padding k//2 gives the table's sizes."""
+def scaled_channels(channels: int, width: float) -> int:
+    """round(width * channels), at least 1: the channel count of a width-reduced (or widened) layer."""
+    return max(1, round(width * channels))
 
-    def __init__(self, activation="softplus", in_channels: int = 1, classes: int = 10):
+
+class CNN13(nn.Module):
+    """Table 3 of NMH19, each conv followed by the activation; padding k//2 gives the table's sizes.
+    width scales every conv's out_channels (scaled_channels); width=1.0 is the paper's net."""
+
+    def __init__(self, activation="softplus", in_channels: int = 1, classes: int = 10, width: float = 1.0):
         super().__init__()
         layers: list[nn.Module] = []
         cin = in_channels
-        for k, cout, stride in CNN13_LAYERS:
+        for k, channels, stride in CNN13_LAYERS:
+            cout = scaled_channels(channels, width)
             layers += [nn.Conv2d(cin, cout, k, stride=stride, padding=k // 2),
                        mark_hidden(make_activation(activation))]
             cin = cout

@@ -5,6 +5,7 @@ from __future__ import annotations
 from torch import nn
 
 from losslab.nets.activations import make_activation
+from losslab.nets.cnn13 import scaled_channels
 from losslab.nets.counting import mark_hidden
 
 CONFIGS = {
@@ -15,9 +16,11 @@ CONFIGS = {
 
 
 class VGG(nn.Module):
-    """VGG (Simonyan & Zisserman 2015, configs A/B/D) without BN, FC 512->128->128->classes."""
+    """VGG (Simonyan & Zisserman 2015, configs A/B/D) without BN, FC 512->128->128->classes.
+    width scales every conv's out_channels (scaled_channels; the FC width stays fc_width); 1.0 = the paper's."""
 
-    def __init__(self, name: str = "vgg11", fc_width: int = 128, activation="relu", classes: int = 10):
+    def __init__(self, name: str = "vgg11", fc_width: int = 128, activation="relu", classes: int = 10,
+                 width: float = 1.0):
         super().__init__()
         layers: list[nn.Module] = []
         cin = 3
@@ -25,8 +28,9 @@ class VGG(nn.Module):
             if v == "M":
                 layers.append(nn.MaxPool2d(2))
             else:
-                layers += [nn.Conv2d(cin, v, 3, padding=1), mark_hidden(make_activation(activation))]
-                cin = v
+                cout = scaled_channels(v, width)
+                layers += [nn.Conv2d(cin, cout, 3, padding=1), mark_hidden(make_activation(activation))]
+                cin = cout
         self.features = nn.Sequential(*layers, nn.Flatten())
         self.classifier = nn.Sequential(
             nn.Linear(cin, fc_width), mark_hidden(make_activation(activation)),
