@@ -7,8 +7,8 @@ Setting per tier (recipes nmh19-tab1-* and nmh19-tab2-* in fixtures/recipes.py):
 - cpu: the paper's nets reduced in width (every conv's channels x 1/16, same depth; VGG keeps its 128-wide FC),
   sigmoid. Table 1: CNN13 on the first 128 MNIST images, N = 512 skip neurons; Table 2: VGG11 on 512 of the
   shipped CIFAR-10 test images (cifar10-testsplit), N = 2,048 (N = 4n >= n, Assumption 3.1); 1,000 test
-  images each. SGD + Nesterov 0.9, batch 32, lr 0.1 (MNIST) / 0.05 (CIFAR), up to 100 epochs, lr / 10 at 50%
-  and 75%, stopping at 100% train accuracy. RAND's grown nets: VGG13 and VGG16 at the same width.
+  images each. SGD + Nesterov 0.9, batch 32, lr 0.1 / 0.05 (MNIST / CIFAR), at most 60 / 100 epochs, lr / 10
+  at 50% and 75%, skip nets stopping at 100% train accuracy. RAND's grown nets: VGG13 and VGG16, same width.
   3 runs = 3 skip subsets and inits (rand "grows": 8).
 - gpu / paper: CNN13 (MNIST, 55,000 images) and VGG11 / VGG13 / VGG16 (CIFAR-10), full width, sigmoid,
   N = training-set size, lr 0.01, 30 (gpu) / 300 (paper) epochs.
