@@ -20,7 +20,7 @@ from losslab.stats import clopper_pearson, mean_std, t_interval
 RUNS = {"cpu": 3, "gpu": 6, "paper": 6}  # Table 2 seeds per setting (the paper: 6 runs)
 
 # Table 1 ------------------------------------------------------------------------------------------------
-TAB1_RUNS = {"cpu": 5, "gpu": 6, "paper": 6}  # seeds per optimizer; GD and SGD runs are paired by seed
+TAB1_RUNS = {"cpu": 5, "gpu": 6, "paper": 6}  # seeds per optimizer (paper: 6; CPU: 5 for time), paired by seed
 TAB1_MIN_TRAIN_ACC = 0.98  # fairness: both optimizers near interpolation, else the comparison is void
 TAB1_PAPER = {"mlenet": ("mLeNet full batch %", "mLeNet mini batch %"),
               "lenet": ("LeNet full batch %", "LeNet mini batch %"), "snin": ("sNIN full batch %", "sNIN mini batch %")}
@@ -70,8 +70,7 @@ def _tab1_runs(name, tier, device, data_dir, runs, epochs=None):
     if recipe is None:
         pytest.skip(f"{name} has no {tier!r}-tier recipe (sNIN: one CPU SGD run took 216 s): run with --tier gpu")
     if epochs is not None:
-        recipe = replace(recipe, name=f"{name}-stopped", config=replace(recipe.config, epochs=epochs,
-                                                                        eval_every=1))
+        recipe = replace(recipe, name=f"{name}-stopped", config=replace(recipe.config, epochs=epochs))
     return [train_with_init(recipe, recipe.init, claim_seed(recipe.seed_claim, i), tier, device, data_dir)[1]
             for i in range(runs)]
 
@@ -82,6 +81,24 @@ def _final(metrics, key):
 
 def _pct(values):
     return "%.2f ± %.2f" % tuple(100 * np.array(mean_std(values)))
+
+
+def test_tab1_checks_on_planted_pairs():
+    """Known answers: the margin from Table 1's values, and planted (SGD, GD) test accuracies per seed."""
+    table1 = {"mLeNet full batch %": "97.75 ± 0.24", "mLeNet mini batch %": "98.52 ± 0.13",
+              "LeNet full batch %": "97.85 ± 0.05", "LeNet mini batch %": "97.87 ± 0.28",
+              "sNIN full batch %": "96.89 ± 0.41", "sNIN mini batch %": "98.41 ± 0.17"}
+    margin = tab1_paper_max_relative_gap(table1)
+    assert margin == pytest.approx(1.52 / 3.11)  # sNIN
+    gd = np.array([0.80, 0.84, 0.82, 0.86])
+    removes = lambda r: gd + np.asarray(r) * (1 - gd)  # noqa: E731  SGD removing the fraction r of GD's error
+    assert tab1_relative_gap_check(removes([0.1, 0.0, 0.2, 0.1]), gd, margin)[0]
+    assert not tab1_relative_gap_check(removes([0.6] * 4), gd, margin)[0]  # mean beyond the margin
+    assert not tab1_relative_gap_check(removes([-0.6] * 4), gd, margin)[0]  # SGD much worse
+    ok, mean, (lo, hi) = tab1_relative_gap_check(removes([0.3, 0.5, 0.35, 0.45]), gd, margin)
+    assert not ok and mean < margin < hi  # a mean inside is not enough: the interval must be
+    assert tab1_gap_check(gd + 0.015, gd, TAB1_MARGIN_POINTS)[0]
+    assert not tab1_gap_check(gd + 0.025, gd, TAB1_MARGIN_POINTS)[0]
 
 
 @pytest.mark.claim("WZE17-TAB1")
