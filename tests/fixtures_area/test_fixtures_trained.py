@@ -50,6 +50,26 @@ def test_make_model_is_seeded():
     assert abs(float(a.features[3].weight.detach().std()) - (2 / 150) ** 0.5) < 0.02
 
 
+def test_make_model_applies_the_wze17_table2_inits():
+    from fixtures.inits import INITS, apply_init
+    recipe = recipe_for("wze17-tab2-lenet-mnist", "cpu")
+    for init in INITS:
+        if init == "he_normal":  # make_model's own stream (cached results): checked in test_make_model_is_seeded
+            continue
+        got = make_model(replace(recipe, init=init), 3)
+        want = apply_init(make_model(recipe, 3), init, 3)
+        assert all(torch.equal(p, q) for p, q in zip(got.parameters(), want.parameters())), init
+    zeros = make_model(replace(recipe, init="zeros"), 3)
+    assert all(not p.detach().any() for p in zeros.parameters())
+    assert float(make_model(replace(recipe, init="uniform_0_0.1"), 3).features[0].weight.detach().min()) >= 0.0
+
+
+def test_make_model_rejects_an_unknown_init():
+    recipe = replace(recipe_for("tiny-teacher-fnn", "cpu"), init="xavier")
+    with pytest.raises(ValueError, match=r"'tiny-teacher-fnn'.*'xavier'.*'he_normal'.*'zeros'"):
+        make_model(recipe, 0)
+
+
 def test_attack_split_follows_train_split_with_wrong_labels(data_dir):
     if data_dir is None:
         pytest.skip("needs --data-dir / LOSSLAB_DATA_DIR")
