@@ -24,13 +24,19 @@ panel (Fig. 3, right) is not covered here.
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from filelock import FileLock
 
 from fixtures.recipes import WZE17_ATTACK_SWEEP, wze17_attack_recipe_name
+from losslab.cache import cache_dir
 from losslab.probes.frobenius import frobenius_sq_deflated
 from losslab.probes.hessian import HessianOperator, exact_hessian
 from losslab.probes.lanczos import lanczos, random_start
@@ -162,15 +168,21 @@ def flat_end_check(no_attack_v, attacked_v) -> bool:
 
 # ---- the solutions (trained once per session; Hessians once per module) ------------------------------
 
+def _worker_order(items: list) -> list:
+    """(index, item) pairs, reversed on odd xdist workers: two workers then train and measure from opposite
+    ends (the trained-net cache and the curvature memo are file-locked, so nothing is computed twice)."""
+    pairs = list(enumerate(items))
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    return pairs[::-1] if int(worker.lstrip("gw") or 0) % 2 else pairs
+
+
 @pytest.fixture(scope="module")
 def solutions(tier, trained_net):
     """Every sweep solution and the no-attack ones: name, size, λ, attacked, train/test acc, model."""
-    out = []
-    for size, lam in WZE17_ATTACK_SWEEP[tier]:
-        out.append(_solution(trained_net, wze17_attack_recipe_name(size, lam), 0, size, lam))
-    for run in range(NO_ATTACK_RUNS):
-        out.append(_solution(trained_net, NO_ATTACK_RECIPE, run, 0, 0.0))
-    return out
+    wanted = [(wze17_attack_recipe_name(size, lam), 0, size, lam) for size, lam in WZE17_ATTACK_SWEEP[tier]]
+    wanted += [(NO_ATTACK_RECIPE, run, 0, 0.0) for run in range(NO_ATTACK_RUNS)]
+    out = dict((i, _solution(trained_net, *w)) for i, w in _worker_order(wanted))
+    return [out[i] for i in range(len(wanted))]
 
 
 def _solution(trained_net, name, run, size, lam):
@@ -178,7 +190,7 @@ def _solution(trained_net, name, run, size, lam):
     final = metrics["final"]
     return {"name": name, "run": run, "seed": metrics["seed"], "size": size, "lambda": lam, "attacked": size > 0,
             "train_acc": final["train_acc"], "train_loss": final["train_loss"], "test_acc": final["test_acc"],
-            "model": model}
+            "cache_key": metrics["cache_key"], "model": model}
 
 
 def _curvature(model, train, tier, seed) -> dict:
@@ -195,19 +207,34 @@ def _curvature(model, train, tier, seed) -> dict:
     return {**summary, "dtype": "float32 Lanczos, float64 Rayleigh quotient"}
 
 
+_MEASUREMENT_SOURCES = [Path(__file__)] + [Path(__file__).parents[2] / "losslab" / "probes" / f for f in
+                                           ("lanczos.py", "frobenius.py", "spectral_density.py", "log_volume.py")]
+
+
+def _curvature_memo(solution, train, tier, seed) -> dict:
+    """_curvature, memoized on disk per trained net, seed and measurement source (shared by xdist workers)."""
+    sources = hashlib.sha256(b"".join(p.read_bytes() for p in _MEASUREMENT_SOURCES)).hexdigest()
+    key = hashlib.sha256(f"{solution['cache_key']}|{tier}|{seed}|{sources}".encode()).hexdigest()
+    path = cache_dir() / f"wze17-curvature-{key}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(path) + ".lock"):
+        if path.is_file():
+            return json.loads(path.read_text())
+        summary = _curvature(solution["model"], train, tier, seed)
+        path.write_text(json.dumps(summary))
+        return summary
+
+
 @pytest.fixture(scope="module")
 def spectra(solutions, recipe_data_for, tier):
     """Spectrum summaries of R_train's Hessian (512 training images) at the fitted solutions."""
     train = recipe_data_for(NO_ATTACK_RECIPE)["train"]
-    out = []
-    for s in solutions:
-        if s["train_acc"] < MIN_TRAIN_ACC:
-            continue
-        summary = _curvature(s["model"], train, tier, claim_seed("WZE17-FIG2", len(out)))
-        out.append({**{k: v for k, v in s.items() if k != "model"}, **summary})
+    fitted = [s for s in solutions if s["train_acc"] >= MIN_TRAIN_ACC]
+    out = {i: {**{k: v for k, v in s.items() if k != "model"},
+               **_curvature_memo(s, train, tier, claim_seed("WZE17-FIG2", i))} for i, s in _worker_order(fitted)}
     if len(out) < 4:
         pytest.fail(f"only {len(out)} solutions reached train accuracy >= {MIN_TRAIN_ACC}")
-    return out
+    return [out[i] for i in range(len(fitted))]
 
 
 def _table(rows):
