@@ -350,7 +350,8 @@ def test_test_accuracy_falls_with_basin_sharpness(evidence, spectra, report_figu
     _maybe_figure("WZE17-FIG3-v50.png", lambda ax: (
         ax.scatter([r["V50"] for r in spectra], [100 * t for t in test],
                    c=["tab:blue" if r["attacked"] else "tab:red" for r in spectra]),
-        ax.set_xlabel("V(50) = Σ log λ_i"), ax.set_ylabel("test accuracy (%)")), evidence, report_figure_dir)
+        ax.set_xlabel("V(50) = Σ log λ_i"), ax.set_ylabel("test accuracy (%)"),
+        ax.set_title("red: optimizer-found (no attack), blue: attacked", fontsize=9)), evidence, report_figure_dir)
     assert ok_v, f"V(50): {v50}"
     assert ok_f, f"||H||_F: {fro}"
     assert flat, f"no-attack V(50) {no_attack} not below the attacked median {np.median(attacked)}"
