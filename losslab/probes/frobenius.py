@@ -50,3 +50,24 @@ def frobenius_sq_finite_difference(op, probes: int = 100, epsilon: float = 1e-5,
         samples.append(diff.to(torch.float64).pow(2).sum().item() / (4 * epsilon**2))
     samples = torch.tensor(samples, dtype=torch.float64)
     return Estimate(samples.mean().item(), samples.std().item() / math.sqrt(probes), samples)
+
+
+def frobenius_sq_deflated(op, result, probes: int = 10, seed: int = 0) -> Estimate:
+    """‖H‖_F² from a Lanczos run (basis Q_m, T_m, β_m) plus Hutchinson on the deflated rest:
+
+        ‖H‖_F² = ‖T_m‖_F² + 2β_m² + ‖P H P‖_F²,  P = I − Q_m Q_mᵀ,
+
+    since in the basis [Q_m, Q_⊥] the blocks are T_m, Q_⊥ᵀHQ_m = β_m (Q_⊥ᵀq_{m+1}) e_mᵀ (norm β_m), and
+    Q_⊥ᵀHQ_⊥. The last term is estimated by E‖P H P v‖² (Rademacher v, independent of Q_m): unbiased,
+    and with the top of the spectrum deflated its variance is small (a Hutch++-style estimator).
+    Needs result.basis (keep_basis=True) with orthonormal columns (reorthogonalize=True).
+    """
+    q = result.basis
+    exact = result.tridiagonal().pow(2).sum().item() + 2 * result.beta_last**2
+
+    def project(v):
+        return v - q @ (q.T @ v)
+
+    rest = torch.tensor([project(op.matvec(project(random_start(op, seed + p, rademacher=True))))
+                         .to(torch.float64).pow(2).sum().item() for p in range(probes)], dtype=torch.float64)
+    return Estimate(exact + rest.mean().item(), rest.std().item() / math.sqrt(probes), rest)

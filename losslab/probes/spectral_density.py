@@ -39,3 +39,18 @@ def exact_gaussian_density(eigenvalues: torch.Tensor, grid: torch.Tensor, sigma:
     """The reference φ(t) = (1/n) Σ_i N(t; λ_i, σ²) from known eigenvalues."""
     lam = torch.as_tensor(eigenvalues, dtype=torch.float64)
     return gaussian_density([(lam, torch.full_like(lam, 1 / lam.numel()))], grid, sigma)
+
+
+def window_mass_lower_bound(nodes: torch.Tensor, weights: torch.Tensor, low: float, high: float) -> float:
+    """A lower bound on the probe's spectral mass μ_v((low, high)) from its Gauss quadrature (θ_j, τ_j).
+
+    Chebyshev-Markov-Stieltjes: Σ_{j<k} τ_j ≤ F(θ_k − 0) and F(θ_k) ≤ Σ_{j≤k} τ_j for the probe's
+    distribution function F. With θ_p < ... < θ_q the nodes inside the window, F(high−0) − F(low) ≥
+    Σ_{j<q} τ_j − Σ_{j≤p} τ_j: the weights strictly between the outermost inside nodes.
+    """
+    order = torch.argsort(nodes)
+    theta, tau = nodes[order], weights[order]
+    inside = torch.nonzero((theta > low) & (theta < high)).flatten()
+    if inside.numel() < 3:
+        return 0.0
+    return tau[inside[0] + 1:inside[-1]].sum().item()

@@ -35,6 +35,7 @@ class TrainConfig:
     loss: str = "cross_entropy"  # or "mse" (regression)
     attack_weight: float = 0.0  # lambda of WZE17 Eq. (12)
     attack_batch_size: int | None = None  # None: same as batch_size
+    attack_warmup_epochs: int = 0  # epochs on R_train alone before the attack term switches on
     stop_at_full_train_accuracy: bool = False
     eval_batch_size: int = 1024
     eval_every: int = 1  # epochs between metric rows (the last epoch always gets one)
@@ -127,12 +128,13 @@ def train(model: nn.Module, train_set: Split, config: TrainConfig, seed: int, te
     result = TrainResult()
     started = last_print = time.monotonic()
     for epoch in range(1, config.epochs + 1):
-        attack_iter = iter(_batches(len(attack_set), attack_bs, attack_shuffle)) if use_attack else None
+        attacking = use_attack and epoch > config.attack_warmup_epochs
+        attack_iter = iter(_batches(len(attack_set), attack_bs, attack_shuffle)) if attacking else None
         objective_sum, seen = 0.0, 0
         for index in _batches(len(train_set), config.batch_size, shuffle):
             x, y = _take(train_set, index, device)
             objective = _loss(config.loss, model(x), y)
-            if use_attack:
+            if attacking:
                 attack_index = next(attack_iter, "exhausted")
                 if attack_index == "exhausted":  # attack set smaller than the train set: cycle it
                     attack_iter = iter(_batches(len(attack_set), attack_bs, attack_shuffle))
@@ -165,7 +167,7 @@ def train(model: nn.Module, train_set: Split, config: TrainConfig, seed: int, te
             print(f"[{label}] epoch {epoch}/{config.epochs} objective {row['objective']:.4g} "
                   f"train acc {row['train_acc']} test acc {row.get('test_acc')} ({now - started:.0f} s)",
                   file=sys.stderr, flush=True)
-        if config.stop_at_full_train_accuracy and row["train_acc"] == 1.0:
+        if config.stop_at_full_train_accuracy and row["train_acc"] == 1.0 and (attacking or not use_attack):
             result.stopped = "train accuracy 100%"
             break
     return result

@@ -134,3 +134,26 @@ def test_adam_option_trains_and_unknown_optimizer_fails():
     assert result.final["train_loss"] < 0.2 * result.history[0]["train_loss"]
     with pytest.raises(ValueError, match="optimizer"):
         train(_linear(), data, TrainConfig(optimizer="lbfgs"), seed=0)
+
+
+def test_attack_warmup_trains_on_train_loss_alone_first():
+    """attack_warmup_epochs = w: the first w epochs equal a plain run; the attack term switches on after."""
+    data = teacher_task(0, 64, classes=3)
+    attack = teacher_task(1, 32, classes=3)
+    attack = Split(attack.x, wrong_labels(attack.y, 3, seed=5))
+
+    def run(epochs=4, **kwargs):
+        torch.manual_seed(0)
+        model = fnn(1, width=32, in_features=10, out_features=3)
+        cfg = TrainConfig(epochs=epochs, lr=0.1, batch_size=16, momentum=0.9, **kwargs)
+        return train(model, data, cfg, seed=0, attack_set=attack)
+
+    plain, warm = run(), run(attack_weight=0.7, attack_warmup_epochs=2)
+    assert [r["objective"] for r in warm.history[:2]] == [r["objective"] for r in plain.history[:2]]
+    assert warm.history[2]["objective"] > plain.history[2]["objective"]  # + 0.7 R_attack from epoch 3
+    # stopping at 100% train accuracy waits for the attack phase
+    first = len(run(epochs=200, stop_at_full_train_accuracy=True).history)
+    assert first < 200
+    stopped = run(epochs=first + 3, attack_weight=0.7, attack_warmup_epochs=first + 2,
+                  stop_at_full_train_accuracy=True)
+    assert len(stopped.history) > first + 2
