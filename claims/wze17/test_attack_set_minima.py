@@ -38,7 +38,7 @@ from filelock import FileLock
 from fixtures.recipes import WZE17_ATTACK_SWEEP, wze17_attack_recipe_name
 from losslab.cache import cache_dir
 from losslab.probes.frobenius import frobenius_sq_deflated
-from losslab.probes.hessian import HessianOperator, exact_hessian
+from losslab.probes.hessian import HessianOperator, RetainedGraphHessian, exact_hessian
 from losslab.probes.lanczos import lanczos, random_start
 from losslab.probes.log_volume import log_volume
 from losslab.probes.spectral_density import window_mass_lower_bound
@@ -89,27 +89,6 @@ def spectrum_summary(eigenvalues: torch.Tensor) -> dict:
             "near_zero_se": 0.0, "negative": int((lam < 0).sum()), "most_negative": float(lam[-1]),
             "top": [float(v) for v in lam[:TOP_K]], "V50": log_volume(lam, TOP_K),
             "frobenius": float(torch.sqrt((lam ** 2).sum())), "frobenius_se": 0.0, "method": "exact"}
-
-
-class RetainedGraphHessian:
-    """H v of the mean cross-entropy of `model` on (x, y) by double backward through one retained graph.
-
-    The forward pass and first backward run once; each product is one backward (measured ~6× faster than
-    HessianOperator's forward-over-reverse for mLeNet on 512 images, 1 thread). Model in eval mode."""
-
-    def __init__(self, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor):
-        self.params = [p for p in model.parameters() if p.requires_grad]
-        self.dim = sum(p.numel() for p in self.params)
-        self.device, self.dtype = self.params[0].device, self.params[0].dtype
-        loss = F.cross_entropy(model(x.to(self.device, self.dtype)), y.to(self.device))
-        grads = torch.autograd.grad(loss, self.params, create_graph=True)
-        self.gradient = torch.cat([g.reshape(-1) for g in grads])
-
-    def matvec(self, v: torch.Tensor) -> torch.Tensor:
-        v = v.to(device=self.device, dtype=self.dtype)
-        hv = torch.autograd.grad(self.gradient, self.params, grad_outputs=v, retain_graph=True,
-                                 materialize_grads=True)
-        return torch.cat([h.reshape(-1) for h in hv]).detach()
 
 
 def lanczos_summary(op, steps: int, seed: int, rayleigh_op=None, k: int = TOP_K,
@@ -201,14 +180,16 @@ def _curvature(model, train, tier, seed) -> dict:
         eigenvalues = torch.linalg.eigvalsh(exact_hessian(op, chunk=256)).cpu()
         model.float()
         return {**spectrum_summary(eigenvalues), "dtype": "float64"}
-    op = RetainedGraphHessian(model, train.x, train.y)
+    op = RetainedGraphHessian(model, F.cross_entropy, train.x, train.y)
     model64 = copy.deepcopy(model).double()
-    summary = lanczos_summary(op, LANCZOS_STEPS, seed, rayleigh_op=RetainedGraphHessian(model64, train.x, train.y))
+    rayleigh_op = RetainedGraphHessian(model64, F.cross_entropy, train.x, train.y)
+    summary = lanczos_summary(op, LANCZOS_STEPS, seed, rayleigh_op=rayleigh_op)
     return {**summary, "dtype": "float32 Lanczos, float64 Rayleigh quotient"}
 
 
 _MEASUREMENT_SOURCES = [Path(__file__)] + [Path(__file__).parents[2] / "losslab" / "probes" / f for f in
-                                           ("lanczos.py", "frobenius.py", "spectral_density.py", "log_volume.py")]
+                                           ("hessian.py", "lanczos.py", "frobenius.py", "spectral_density.py",
+                                            "log_volume.py")]
 
 
 def _curvature_memo(solution, train, tier, seed) -> dict:
@@ -409,11 +390,11 @@ def test_lanczos_summary_float32_matches_exact(evidence):
     h = exact_hessian(exact_op)
     lam = torch.linalg.eigvalsh(h)
     k, steps = 10, 60
-    fast64 = RetainedGraphHessian(model64, x, y)
+    fast64 = RetainedGraphHessian(model64, F.cross_entropy, x, y)
     probe = random_start(exact_op, 0)
     product_error = float((fast64.matvec(probe) - h @ probe).abs().max() / lam.abs().max())
-    summary = lanczos_summary(RetainedGraphHessian(model, x, y), steps, seed=1, rayleigh_op=fast64, k=k,
-                              probes=20)
+    summary = lanczos_summary(RetainedGraphHessian(model, F.cross_entropy, x, y), steps, seed=1,
+                              rayleigh_op=fast64, k=k, probes=20)
     exact = {"top": lam.flip(0)[:k], "V": log_volume(lam, k), "frobenius": float(lam.pow(2).sum().sqrt()),
              "lambda_min": float(lam[0]),
              "near_zero": float((lam.abs() < NEAR_ZERO * lam[-1]).double().mean())}

