@@ -497,12 +497,8 @@ def _tiny_resnet(seed: int, activation: str = "relu"):
     x, y = torch.randn(14, 3, 8, 8, generator=g), torch.randint(0, 4, (14,), generator=g)
     torch.manual_seed(seed + 1)
     model = ResNet([1, 1], [3, 4], 3, activation, "pad", classes=4)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    for _ in range(30):  # train mode: moves the weights and the BatchNorm running statistics
-        opt.zero_grad()
-        F.cross_entropy(model(x), y).backward()
-        opt.step()
-    return model.eval(), x, y
+    # train mode: moves the weights and the BatchNorm running statistics
+    return _fit_with_adam(model, x, y, steps=30), x, y
 
 
 @pytest.mark.claim("WZE17-FIG3")
@@ -547,12 +543,17 @@ def _tiny_fitted_convnet():
     torch.manual_seed(claim_seed("WZE17-FIG2", 101))
     model = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
                                 torch.nn.Conv2d(4, 5, 3), torch.nn.Flatten())
+    return _fit_with_adam(model, x, y, steps=300), x, y
+
+
+def _fit_with_adam(model, x, y, steps: int):
+    """`steps` full-batch Adam steps (lr 1e-2) on the mean cross-entropy; the model returned in eval mode."""
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    for _ in range(300):
+    for _ in range(steps):
         opt.zero_grad()
         F.cross_entropy(model(x), y).backward()
         opt.step()
-    return model.eval(), x, y
+    return model.eval()
 
 
 @pytest.mark.claim("WZE17-FIG2")
