@@ -122,13 +122,18 @@ def test_tab1_sigmoid_plain_fails_skip_trains_and_generalizes(evidence, trained_
     assert test_lo >= SKIP_TEST_MIN[tier], f"skip net test acc {skip_test}, t lower {test_lo:.3f}"
 
 
-@pytest.mark.claim("NMH19-TAB1")
-def test_tab1_skip_sgd_reaches_zero_training_error(evidence, trained_net, tier):
-    skip_train, _, seeds = _accuracies(trained_net, TAB1_SKIP)
-    evidence.record(measured={"skip train acc": skip_train,
-                              "epochs run": [trained_net(TAB1_SKIP, r)[1]["epochs_run"] for r in range(RUNS)]},
+def _check_zero_training_error(evidence, trained_net, name: str, tier: str) -> None:
+    """Every skip-SGD run of recipe `name` ends at train accuracy 1.0 (evidence: accuracies, epochs run)."""
+    skip_train, _, seeds = _accuracies(trained_net, name)
+    evidence.record(measured={"skip-SGD train acc": skip_train,
+                              "epochs run": [trained_net(name, r)[1]["epochs_run"] for r in range(RUNS)]},
                     criterion="every run ends at train acc 1.0", seeds=seeds, dtype="float32", note=f"tier {tier}")
     assert min(skip_train) == 1.0, f"skip-SGD train acc {skip_train}"
+
+
+@pytest.mark.claim("NMH19-TAB1")
+def test_tab1_skip_sgd_reaches_zero_training_error(evidence, trained_net, tier):
+    _check_zero_training_error(evidence, trained_net, TAB1_SKIP, tier)
 
 
 @pytest.mark.claim("NMH19-TAB1", control=True)
@@ -169,11 +174,7 @@ def test_tab2_sigmoid_plain_at_chance_skip_sgd_beats_rand(evidence, trained_net,
 
 @pytest.mark.claim("NMH19-TAB2")
 def test_tab2_skip_sgd_reaches_zero_training_error(evidence, trained_net, tier):
-    skip_train, _, seeds = _accuracies(trained_net, TAB2_SKIP)
-    evidence.record(measured={"skip-SGD train acc": skip_train,
-                              "epochs run": [trained_net(TAB2_SKIP, r)[1]["epochs_run"] for r in range(RUNS)]},
-                    criterion="every run ends at train acc 1.0", seeds=seeds, dtype="float32", note=f"tier {tier}")
-    assert min(skip_train) == 1.0, f"skip-SGD train acc {skip_train}"
+    _check_zero_training_error(evidence, trained_net, TAB2_SKIP, tier)
 
 
 @pytest.mark.claim("NMH19-TAB2", control=True)
