@@ -13,17 +13,10 @@ import torch
 from torch.func import hessian, vmap
 
 from losslab.probes.two_layer import flat_mlp
-from losslab.runtime import single_torch_thread
 from losslab.seeds import claim_seed, claim_seeds
 from losslab.stats import clopper_pearson
 
 DTYPE = torch.float64
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    with single_torch_thread():
-        yield
 
 
 # -- a ReLU MLP on a flat parameter vector -----------------------------------------------------

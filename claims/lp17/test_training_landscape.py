@@ -15,7 +15,6 @@ from scipy import stats as st
 from fixtures.recipes import LP17_OVER_GRID, LP17_OVER_SIZES, make_model, recipe_for, relu_polyfit
 from losslab.nets import count_parameters
 from losslab.stats import mean_std, t_interval
-from losslab.runtime import single_torch_thread
 
 RUNS = 3
 FIG2_MARGIN = 0.05  # |poly - relu| accuracy difference allowed (train and test), 95% interval inside ±5 points
@@ -24,8 +23,7 @@ OVER_TOL = 0.03  # widest net's mean error may exceed the narrowest's by at most
 
 def _runs(trained_net, name, runs=RUNS):
     """Metrics of runs 0..runs-1 of a recipe (trained on a cache miss)."""
-    with single_torch_thread():
-        return [trained_net(name, i)[1] for i in range(runs)]
+    return [trained_net(name, i)[1] for i in range(runs)]
 
 
 def _final(metrics, key):

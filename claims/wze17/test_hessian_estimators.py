@@ -12,13 +12,6 @@ from losslab.probes.hessian import HessianOperator, exact_hessian
 from losslab.probes.lanczos import lanczos, random_start, top_eigenvalues
 from losslab.probes.log_volume import log_volume
 from losslab.seeds import claim_seed
-from losslab.runtime import single_torch_thread
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    with single_torch_thread():
-        yield
 
 
 def small_problem(seed: int, loss: str):

@@ -24,7 +24,6 @@ from losslab.probes.complexity import (input_gradient_sq_mean, input_gradient_sq
                                        polynomial_kernel_ridge, uniform_midpoint_grid)
 from losslab.seeds import claim_seed
 from losslab.stats import mean_std, t_interval
-from losslab.runtime import single_torch_thread
 
 ID = "WZE17-FIG1"
 INTERVAL = (-2.0, 4.0)
@@ -119,10 +118,8 @@ def optimizer_found_fits(tier: str) -> dict:
     """Per depth: complexity and error of each seed's fit, plus its training record."""
     x, y = training_data()
     runs = SEEDS_PER_DEPTH[tier]
-    with single_torch_thread():
-        return {depth: [_optimizer_found_fit(depth, claim_seed(ID, 1 + 100 * depth + i), x, y)
-                        for i in range(runs)]
-                for depth in DEPTHS[tier]}
+    return {depth: [_optimizer_found_fit(depth, claim_seed(ID, 1 + 100 * depth + i), x, y) for i in range(runs)]
+            for depth in DEPTHS[tier]}
 
 
 def _optimizer_found_fit(depth, seed, x, y) -> dict:
@@ -137,8 +134,7 @@ def attack_set_fit() -> dict:
     x, y = training_data()
     seed = claim_seed(ID, 10_000)
     net = relu_fnn(ATTACK_DEPTH, seed)
-    with single_torch_thread():
-        record = _fit_fnn(net, x, y, lr=5e-3, max_steps=4000, attack=attack_data(x))
+    record = _fit_fnn(net, x, y, lr=5e-3, max_steps=4000, attack=attack_data(x))
     return {"seed": seed, **record, **fnn_measures(net)}
 
 

@@ -10,13 +10,6 @@ from fixtures.recipes import RECIPES, TIERS, make_model, recipe_data, recipe_for
 from losslab.cache import entry_key
 from losslab.nets import count_parameters
 from losslab.seeds import claim_seed
-from losslab.runtime import single_torch_thread
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    with single_torch_thread():
-        yield
 
 
 def test_every_recipe_is_json_keyable_and_names_match():

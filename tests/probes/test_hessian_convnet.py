@@ -16,7 +16,6 @@ from losslab.probes.hessian import HessianOperator, exact_hessian
 from losslab.probes.lanczos import top_eigenvalues
 from losslab.probes.spectral_density import gaussian_density, quadrature_nodes_weights
 from losslab.probes.trace import hutchinson_trace
-from losslab.runtime import single_torch_thread
 
 
 def mlenet_size_convnet() -> nn.Module:
@@ -24,14 +23,8 @@ def mlenet_size_convnet() -> nn.Module:
                          nn.Conv2d(15, 10, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten())
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    with single_torch_thread():
-        yield
-
-
 @pytest.fixture(scope="module")
-def problem(one_thread):
+def problem():
     torch.manual_seed(0)
     model = mlenet_size_convnet().double()
     x = torch.randn(4, 1, 11, 11, dtype=torch.float64)

@@ -11,14 +11,7 @@ from torch.func import functional_call, hessian, jacrev
 
 from losslab.probes.gauss_newton import GaussNewtonOperator, ResidualOperator
 from losslab.probes.hessian import HessianOperator, exact_hessian
-from losslab.runtime import single_torch_thread
 
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    with single_torch_thread():
-        yield
 
 
 LOSSES = {"mse": nn.functional.mse_loss, "cross_entropy": nn.functional.cross_entropy}

@@ -15,18 +15,11 @@ from losslab.probes.operators import MatrixOperator, matrix_with_spectrum
 from losslab.probes.spectral_density import (exact_gaussian_density, gaussian_density,
                                              quadrature_nodes_weights)
 from losslab.probes.trace import hutchinson_trace
-from losslab.runtime import single_torch_thread
 
 # a Hessian-like spectrum: a few outliers, a bulk near zero, a few negative values
 SPECTRUM = torch.cat([torch.tensor([50.0, 20.0, 10.0, 5.0, 3.0]), torch.linspace(-0.5, 1.0, 295)]).double()
 # a hard one for Lanczos: a close top pair (gap 1.25 %, like the benchmark convnet's) over a wide bulk
 CLOSE_PAIR = torch.cat([torch.tensor([4.0, 3.95, 2.8, 2.5]), torch.linspace(-0.3, 2.0, 296)]).double()
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    with single_torch_thread():
-        yield
 
 
 @pytest.fixture(scope="module")

@@ -9,17 +9,10 @@ from losslab.probes.frobenius import frobenius_sq_deflated, frobenius_sq_hutchin
 from losslab.probes.lanczos import lanczos, random_start
 from losslab.probes.operators import MatrixOperator, matrix_with_spectrum
 from losslab.probes.spectral_density import window_mass_lower_bound
-from losslab.runtime import single_torch_thread
 
 # Hessian-like: a few outliers, a bulk at zero, a few negative values
 SPECTRUM = torch.cat([torch.tensor([40.0, 15.0, 8.0, 4.0, 2.0, 1.0]), torch.linspace(-0.05, 0.05, 394),
                       torch.tensor([-0.3, -0.2])]).double()
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    with single_torch_thread():
-        yield
 
 
 @pytest.fixture(scope="module")

@@ -7,13 +7,6 @@ from torch import nn
 from losslab.data import Split, subset, teacher_task
 from losslab.nets import fnn
 from losslab.train import TrainConfig, train, wrong_labels
-from losslab.runtime import single_torch_thread
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    with single_torch_thread():
-        yield
 
 
 def _regression(seed=0, n=16, d=3):
