@@ -37,33 +37,45 @@ def random_start(op, seed: int, rademacher: bool = False) -> torch.Tensor:
 
 
 def lanczos(op, steps: int, start: torch.Tensor, reorthogonalize: bool = True,
-            keep_basis: bool = True, _check=None) -> LanczosResult:
-    """`steps` Lanczos steps from `start`; stops early on an invariant subspace (β ≈ 0).
+            keep_basis: bool = True) -> LanczosResult:
+    """`steps` Lanczos steps from `start`; stops early on an invariant subspace (β ≈ 0)."""
+    return lanczos_probes(op, steps, start[:, None], reorthogonalize, keep_basis)[0]
 
-    `_check(alphas, betas, beta, basis)` is called after each step; returning True stops.
+
+def lanczos_probes(op, steps: int, starts: torch.Tensor, reorthogonalize: bool = True,
+                   keep_basis: bool = True) -> list[LanczosResult]:
+    """Independent Lanczos runs from the columns of `starts` (dim, p), one batched product per step.
+
+    Each column follows its own three-term recurrence (and its own full reorthogonalization) and
+    stops on its own invariant subspace (β ≤ 1e-10 · max |α|); a stopped column rides along as zeros.
     """
-    q = start / torch.linalg.vector_norm(start)
-    basis = torch.empty(op.dim, steps, device=q.device, dtype=q.dtype)
-    alphas, betas = [], []
-    q_prev, beta = torch.zeros_like(q), 0.0
+    q = starts / torch.linalg.vector_norm(starts, dim=0)
+    p = q.shape[1]
+    basis = torch.zeros(p, steps, op.dim, device=q.device, dtype=q.dtype)
+    alphas, betas = torch.zeros(p, steps, dtype=torch.float64), torch.zeros(p, steps, dtype=torch.float64)
+    lengths = [steps] * p
+    q_prev, beta = torch.zeros_like(q), torch.zeros(p, device=q.device, dtype=q.dtype)
     for j in range(steps):
-        basis[:, j] = q
-        w = op.matvec(q)
-        alpha = torch.dot(w, q)
+        basis[:, j] = q.T
+        w = _products(op, q)
+        alpha = (w * q).sum(0)
         w = w - alpha * q - beta * q_prev
         if reorthogonalize:  # twice is enough (Kahan-Parlett)
             for _ in range(2):
-                w = w - basis[:, : j + 1] @ (basis[:, : j + 1].T @ w)
-        alphas.append(alpha.item())
-        beta = torch.linalg.vector_norm(w).item()
-        done = _check is not None and _check(alphas, betas, beta)
-        if done or j == steps - 1 or beta <= 1e-10 * max(abs(a) for a in alphas):
+                w = w - torch.einsum("pjd,pj->dp", basis[:, : j + 1], torch.einsum("pjd,dp->pj", basis[:, : j + 1], w))
+        beta = torch.linalg.vector_norm(w, dim=0)
+        alphas[:, j], betas[:, j] = alpha.to("cpu", torch.float64), beta.to("cpu", torch.float64)
+        for i in range(p):
+            if lengths[i] == steps and betas[i, j] <= 1e-10 * alphas[i, : j + 1].abs().max():
+                lengths[i] = j + 1
+        if j == steps - 1 or max(lengths) <= j + 1:
             break
-        betas.append(beta)
-        q_prev, q = q, w / beta
-    m = len(alphas)
-    return LanczosResult(torch.tensor(alphas, dtype=torch.float64), torch.tensor(betas[: m - 1], dtype=torch.float64),
-                         beta, basis[:, :m] if keep_basis else None)
+        stopped = torch.tensor([n <= j + 1 for n in lengths], device=q.device)
+        # a stopped column continues as exact zeros: no division by β ≈ 0, no effect on the others
+        beta = torch.where(stopped, torch.zeros_like(beta), beta)
+        q_prev, q = torch.where(stopped, 0.0, q), torch.where(stopped, 0.0, w / beta.clamp(min=torch.finfo(w.dtype).tiny))
+    return [LanczosResult(alphas[i, :m], betas[i, : m - 1], betas[i, m - 1].item(),
+                          basis[i, :m].T if keep_basis else None) for i, m in enumerate(lengths)]
 
 
 def _select(theta: torch.Tensor, k: int, which: str) -> torch.Tensor:
