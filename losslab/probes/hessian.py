@@ -80,6 +80,7 @@ class HessianOperator:
         self.weights = [x.shape[0] / total for x, _ in self.batches]
         self.memory_budget = memory_budget
         self._graphs = None  # per batch: (leaf θ, ∇loss_b(θ) with its graph) or None; built on first product
+        self.graph_bytes: list[int] = []  # per batch: bytes the kept graph saves (0 where not kept)
         self._forward_over_reverse = True  # switched off for losses without forward-mode AD of their gradient
 
     def _as_input(self, x: torch.Tensor) -> torch.Tensor:
@@ -120,13 +121,14 @@ class HessianOperator:
     def _build_graphs(self) -> list:
         if self.method == "forward":
             return [None] * len(self.batches)
-        budget = self.memory_budget
+        budget = None if self.method == "retained" else self.memory_budget
         if budget is None and self.method == "auto":
             budget = available_memory_bytes(self.device) // 2
-        graphs, used = [], 0
+        graphs, used, self.graph_bytes = [], 0, []
         for x, y in self.batches:
             if budget is not None and used >= budget:
                 graphs.append(None)
+                self.graph_bytes.append(0)
                 continue
             saved = []
 
@@ -138,7 +140,9 @@ class HessianOperator:
             with eval_mode(self.model), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
                 g = torch.autograd.grad(self._batch_loss(leaf, x, y), leaf, create_graph=True)[0]
             used += sum(saved)
-            graphs.append((leaf, g) if budget is None or used <= budget else None)
+            keep = budget is None or used <= budget
+            graphs.append((leaf, g) if keep else None)
+            self.graph_bytes.append(sum(saved) if keep else 0)
         return graphs
 
     # -- products --------------------------------------------------------------------------
