@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 
 from losslab.probes.lanczos import random_start
-from losslab.probes.trace import rademacher_probes
+from losslab.probes.trace import deflated_products, rademacher_probes
 
 
 @dataclass
@@ -59,11 +59,6 @@ def frobenius_sq_deflated(op, result, probes: int = 10, seed: int = 0) -> Estima
     and with the top of the spectrum deflated its variance is small (a Hutch++-style estimator).
     Needs result.basis (keep_basis=True) with orthonormal columns (reorthogonalize=True).
     """
-    q = result.basis
     exact = result.tridiagonal().pow(2).sum().item() + 2 * result.beta_last**2
-
-    def project(v):
-        return v - q @ (q.T @ v)
-
-    rest = project(op.matmat(project(rademacher_probes(op, probes, seed)))).to("cpu", torch.float64).pow(2).sum(0)
+    rest = deflated_products(op, result.basis, probes, seed)[1].to("cpu", torch.float64).pow(2).sum(0)
     return Estimate(exact + rest.mean().item(), rest.std().item() / math.sqrt(probes), rest)
