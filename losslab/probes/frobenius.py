@@ -24,8 +24,8 @@ def frobenius_sq_exact_hvps(op, chunk: int = 64) -> float:
     return op.matmat(eye, chunk=chunk).to(torch.float64).pow(2).sum().item()
 
 
-def frobenius_sq_hutchinson(op, probes: int = 100, seed: int = 0, chunk: int = 8) -> Estimate:
-    """‖H‖_F² = E‖H v‖² for Rademacher v (E vvᵀ = I); products batched `chunk` probes per op.matmat."""
+def frobenius_sq_hutchinson(op, probes: int = 100, seed: int = 0, chunk: int | None = None) -> Estimate:
+    """‖H‖_F² = E‖H v‖² for Rademacher v (E vvᵀ = I); products through op.matmat (`chunk` per batched product)."""
     samples = op.matmat(rademacher_probes(op, probes, seed), chunk=chunk).to("cpu", torch.float64).pow(2).sum(0)
     return Estimate(samples.mean().item(), samples.std().item() / math.sqrt(probes), samples)
 

@@ -45,5 +45,5 @@ class ResidualOperator:
 
     __matmul__ = matvec
 
-    def matmat(self, vectors: torch.Tensor, chunk: int = 8) -> torch.Tensor:
+    def matmat(self, vectors: torch.Tensor, chunk: int | None = None) -> torch.Tensor:
         return self.hessian.matmat(vectors, chunk) - self.gauss_newton.matmat(vectors, chunk)

@@ -14,10 +14,10 @@ def rademacher_probes(op, probes: int, seed: int) -> torch.Tensor:
     return torch.stack([random_start(op, seed + p, rademacher=True) for p in range(probes)], dim=1)
 
 
-def hutchinson_trace(op, probes: int = 100, seed: int = 0, chunk: int = 8) -> tuple[float, float]:
+def hutchinson_trace(op, probes: int = 100, seed: int = 0, chunk: int | None = None) -> tuple[float, float]:
     """(estimate, standard error) of tr A from `probes` Rademacher probes (SE = std/√probes).
 
-    The products are batched, `chunk` probes per op.matmat.
+    The products go through op.matmat, `chunk` probes per batched product (None: the operator's default).
     """
     vs = rademacher_probes(op, probes, seed)
     samples = (vs * op.matmat(vs, chunk=chunk)).sum(0).to(torch.float64)
@@ -25,7 +25,7 @@ def hutchinson_trace(op, probes: int = 100, seed: int = 0, chunk: int = 8) -> tu
     return samples.mean().item(), se
 
 
-def deflated_products(op, basis: torch.Tensor, probes: int, seed: int, chunk: int = 8):
+def deflated_products(op, basis: torch.Tensor, probes: int, seed: int, chunk: int | None = None):
     """(P V, P A P V) for the Rademacher probes V and P = I − Q Qᵀ, Q = `basis` (orthonormal columns)."""
     def project(v):
         return v - basis @ (basis.T @ v)
@@ -34,7 +34,7 @@ def deflated_products(op, basis: torch.Tensor, probes: int, seed: int, chunk: in
     return pv, project(op.matmat(pv, chunk=chunk))
 
 
-def hutchinson_trace_deflated(op, result, probes: int = 10, seed: int = 0, chunk: int = 8) -> tuple[float, float]:
+def hutchinson_trace_deflated(op, result, probes: int = 10, seed: int = 0, chunk: int | None = None) -> tuple[float, float]:
     """(estimate, standard error) of tr A = tr T_m + tr(P A P) from a Lanczos run (Q_m, T_m), P = I − Q_m Q_mᵀ.
 
     Q_mᵀ A Q_m = T_m is exact; tr(P A P) = E[(Pv)ᵀ A (Pv)] over Rademacher v independent of Q_m (unbiased).

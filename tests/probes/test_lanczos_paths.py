@@ -11,7 +11,7 @@ import pytest
 import scipy.stats
 import torch
 
-from losslab.probes.frobenius import frobenius_sq_exact_hvps, frobenius_sq_hutchinson
+from losslab.probes.frobenius import frobenius_sq_deflated, frobenius_sq_exact_hvps, frobenius_sq_hutchinson
 from losslab.probes.lanczos import lanczos, lanczos_probes, random_start, ritz_relative_residuals, top_eigenvalues
 from losslab.probes.log_volume import log_volume
 from losslab.probes.operators import MatrixOperator, matrix_with_spectrum
@@ -186,3 +186,15 @@ def test_deflated_trace_uses_the_deflated_probes(op):
     assert torch.allclose(run.basis.T @ pv, torch.zeros(6, 40, dtype=torch.float64), rtol=0, atol=1e-12)
     assert math.isclose(est, run.alphas.sum().item() + (pv * papv).sum(0).mean().item(), rel_tol=1e-12)
     assert abs(est - NEGATIVE_LM.sum().item()) <= 4 * se
+
+
+@pytest.mark.parametrize("steps", [3, 9])
+def test_deflated_frobenius_identity_with_a_partial_basis(op, steps):
+    """‖H‖_F² = ‖T_m‖_F² + 2β_m² + ‖P H P‖_F² at every m: the estimator's exact part against dense algebra."""
+    run = lanczos(op, steps, random_start(op, 95))
+    est = frobenius_sq_deflated(op, run, probes=4, seed=96)
+    p = torch.eye(op.dim, dtype=torch.float64) - run.basis @ run.basis.T
+    rest = (p @ op.matrix @ p).pow(2).sum().item()
+    exact_part = est.value - est.samples.mean().item()
+    assert math.isclose(exact_part, NEGATIVE_LM.pow(2).sum().item() - rest, rel_tol=1e-10)
+    assert run.beta_last**2 > 1e-3 * exact_part, "β_m is not negligible here, so a missing 2β² shows"
