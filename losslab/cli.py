@@ -6,6 +6,7 @@
   compare OLD NEW [--fail-on-regression]
                                       what changed between two reports (folders or claims.json);
                                       with the flag, exit 1 when a reproduced claim regressed
+  progress REPORT_DIR [--watch S]     the live table of a run's trainings (REPORT_DIR/progress.jsonl)
 """
 
 from __future__ import annotations
@@ -76,6 +77,20 @@ def cmd_compare(args) -> int:
     return 1 if args.fail_on_regression and diff["regressions"] else 0
 
 
+def cmd_progress(args) -> int:
+    import time
+
+    from losslab.report.progress import read_events, render, runs
+    while True:
+        events = read_events(args.report_dir)
+        print(render(runs(events)) if events else f"no progress events in {args.report_dir} yet "
+              f"(written by `pytest --report {args.report_dir}`)", flush=True)
+        if not args.watch:
+            return 0
+        time.sleep(args.watch)
+        print("\033[2J\033[H", end="")  # clear the terminal between frames
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="losslab", description="loss-landscape claim suite")
     sub = p.add_subparsers(dest="command", required=True)
@@ -97,6 +112,10 @@ def parser() -> argparse.ArgumentParser:
     p_cmp.add_argument("--fail-on-regression", action="store_true",
                        help="exit 1 when a claim reproduced in OLD is not reproduced in NEW")
     p_cmp.set_defaults(func=cmd_compare)
+    p_prog = sub.add_parser("progress", help="what a run trains now, what is done, the ETA")
+    p_prog.add_argument("report_dir", metavar="REPORT_DIR")
+    p_prog.add_argument("--watch", type=float, default=0, metavar="S", help="redraw every S seconds")
+    p_prog.set_defaults(func=cmd_progress)
     return p
 
 
