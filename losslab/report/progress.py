@@ -12,17 +12,32 @@ EVENTS = "progress.jsonl"
 
 
 class ProgressLog:
-    """event(kind, **fields): append {"t", "pid", "worker", "kind", ...} to <folder>/progress.jsonl."""
+    """event(kind, **fields): append {"t", "pid", "worker", "kind", **always, ...} to <folder>/progress.jsonl."""
 
-    def __init__(self, folder):
+    def __init__(self, folder, **always):
         self.path = Path(folder) / EVENTS
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.always = always
 
     def event(self, kind: str, **fields) -> None:
         record = {"t": time.time(), "pid": os.getpid(), "worker": os.environ.get("PYTEST_XDIST_WORKER", "main"),
-                  "kind": kind, **fields}
+                  "kind": kind, **self.always, **fields}
         with open(self.path, "a", encoding="utf-8") as handle:  # one write per line: appends do not interleave
             handle.write(json.dumps(record, default=str) + "\n")
+
+
+_sink: dict = {"log": None}
+
+
+def set_sink(log: ProgressLog | None) -> None:
+    """Where emit() writes in this process (the pytest plugin sets <report>/progress.jsonl); None: nowhere."""
+    _sink["log"] = log
+
+
+def emit(kind: str, **fields) -> None:
+    """A progress event to this process's sink, if any."""
+    if _sink["log"] is not None:
+        _sink["log"].event(kind, **fields)
 
 
 def read_events(folder) -> list[dict]:
@@ -34,20 +49,20 @@ def read_events(folder) -> list[dict]:
 
 
 def runs(events: list[dict], now: float | None = None) -> list[dict]:
-    """One row per (recipe, tier, run): claim, state (training | done | cached), epoch/epochs, seconds, ETA
+    """One row per (recipe, tier, seed): claim, state (training | done), epoch/epochs, seconds, ETA
     (seconds per epoch so far x epochs left)."""
     now = time.time() if now is None else now
     table: dict[tuple, dict] = {}
     for e in events:
-        key = (e.get("recipe"), e.get("tier"), e.get("run"))
-        row = table.setdefault(key, {"recipe": key[0], "tier": key[1], "run": key[2], "claim": e.get("claim"),
+        key = (e.get("recipe"), e.get("tier"), e.get("seed"))
+        row = table.setdefault(key, {"recipe": key[0], "tier": key[1], "seed": key[2], "claim": e.get("claim"),
                                      "worker": e["worker"], "state": "training", "epoch": 0,
                                      "epochs": e.get("epochs"), "started": e["t"], "seconds": 0.0, "eta": None})
         if e["kind"] == "epoch":
             row.update(epoch=e["epoch"], epochs=e["epochs"], seconds=e["seconds"])
             row["eta"] = e["seconds"] / e["epoch"] * (e["epochs"] - e["epoch"])
-        elif e["kind"] in ("done", "cached"):
-            row.update(state=e["kind"], seconds=e.get("train_seconds", 0.0), eta=0.0)
+        elif e["kind"] == "done":
+            row.update(state="done", seconds=e["train_seconds"], eta=0.0)
     for row in table.values():
         if row["state"] == "training":
             row["seconds"] = now - row["started"]
@@ -55,7 +70,7 @@ def runs(events: list[dict], now: float | None = None) -> list[dict]:
 
 
 def train_seconds_per_recipe(events: list[dict]) -> dict[str, float]:
-    """{recipe: seconds spent training it in this run} (cache hits count 0)."""
+    """{recipe: seconds spent training it in this run} (nets from the cache are not trained: not counted)."""
     totals: dict[str, float] = {}
     for row in runs(events):
         if row["state"] == "done":
@@ -65,16 +80,14 @@ def train_seconds_per_recipe(events: list[dict]) -> dict[str, float]:
 
 def render(rows: list[dict]) -> str:
     """The table, training runs first, with totals and the ETA of the slowest running run."""
-    order = {"training": 0, "done": 1, "cached": 2}
-    lines = [f"{'state':<9} {'recipe':<44} {'tier':<5} {'run':>3} {'epoch':>11} {'seconds':>9} {'ETA s':>8} worker"]
-    for r in sorted(rows, key=lambda r: (order[r["state"]], r["recipe"] or "", r["run"] or 0)):
+    lines = [f"{'state':<9} {'recipe':<44} {'tier':<5} {'seed':>10} {'epoch':>11} {'seconds':>9} {'ETA s':>8} worker"]
+    for r in sorted(rows, key=lambda r: (r["state"] != "training", r["recipe"] or "", r["seed"] or 0)):
         epoch = f"{r['epoch']}/{r['epochs']}" if r["epochs"] else "-"
         eta = "-" if r["eta"] is None else f"{r['eta']:.0f}"
-        lines.append(f"{r['state']:<9} {str(r['recipe'])[:44]:<44} {str(r['tier']):<5} {str(r['run']):>3} "
+        lines.append(f"{r['state']:<9} {str(r['recipe'])[:44]:<44} {str(r['tier']):<5} {str(r['seed']):>10} "
                      f"{epoch:>11} {r['seconds']:>9.1f} {eta:>8} {r['worker']}")
     running = [r for r in rows if r["state"] == "training"]
     etas = [r["eta"] for r in running if r["eta"] is not None]
-    summary = (f"{len(running)} training, {sum(r['state'] == 'done' for r in rows)} trained, "
-               f"{sum(r['state'] == 'cached' for r in rows)} from the cache")
+    summary = f"{len(running)} training, {sum(r['state'] == 'done' for r in rows)} trained"
     lines.append(summary + (f"; ETA of the running runs: {max(etas):.0f} s" if etas else ""))
     return "\n".join(lines)

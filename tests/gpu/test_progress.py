@@ -13,22 +13,19 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_table_states_eta_and_train_seconds(tmp_path, capsys):
-    log = ProgressLog(tmp_path)
-    where = {"claim": "WZE17-FIG2", "tier": "gpu"}
-    log.event("start", recipe="a", run=0, epochs=10, **where)
-    log.event("epoch", recipe="a", run=0, epoch=2, epochs=10, seconds=4.0, **where)
-    log.event("start", recipe="b", run=1, epochs=3, **where)
-    log.event("epoch", recipe="b", run=1, epoch=3, epochs=3, seconds=6.0, **where)
-    log.event("done", recipe="b", run=1, train_seconds=6.5, **where)
-    log.event("cached", recipe="b", run=2, train_seconds=9.0, **where)
-    (tmp_path / "progress.jsonl").open("a").write('{"t": 1, "kind": "ep')  # a line being written
-    rows = {(r["recipe"], r["run"]): r for r in runs(read_events(tmp_path), now=0)}
-    assert rows["a", 0]["state"] == "training" and rows["a", 0]["eta"] == 16.0  # 2 s/epoch x 8 epochs left
-    assert rows["b", 1]["state"] == "done" and rows["b", 1]["seconds"] == 6.5
-    assert rows["b", 2]["state"] == "cached"
+    log = ProgressLog(tmp_path, tier="gpu")
+    log.event("start", recipe="a", claim="WZE17-FIG2", seed=1, epochs=10)
+    log.event("epoch", recipe="a", claim="WZE17-FIG2", seed=1, epoch=2, epochs=10, seconds=4.0)
+    log.event("start", recipe="b", claim="WZE17-FIG2", seed=2, epochs=3)
+    log.event("epoch", recipe="b", claim="WZE17-FIG2", seed=2, epoch=3, epochs=3, seconds=6.0)
+    log.event("done", recipe="b", claim="WZE17-FIG2", seed=2, train_seconds=6.5)
+    with (tmp_path / "progress.jsonl").open("a") as handle:
+        handle.write('{"t": 1, "kind": "ep')  # a line still being written is skipped
+    rows = {(r["recipe"], r["seed"]): r for r in runs(read_events(tmp_path), now=0)}
+    assert rows["a", 1]["state"] == "training" and rows["a", 1]["eta"] == 16.0  # 2 s/epoch x 8 epochs left
+    assert rows["b", 2]["state"] == "done" and rows["b", 2]["seconds"] == 6.5 and rows["b", 2]["tier"] == "gpu"
     assert train_seconds_per_recipe(read_events(tmp_path)) == {"b": 6.5}
-    text = render(list(rows.values()))
-    assert "1 training, 1 trained, 1 from the cache; ETA of the running runs: 16 s" in text
+    assert "1 training, 1 trained; ETA of the running runs: 16 s" in render(list(rows.values()))
     assert main(["progress", str(tmp_path)]) == 0
     assert "2/10" in capsys.readouterr().out
 
