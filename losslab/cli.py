@@ -7,6 +7,8 @@
                                       what changed between two reports (folders or claims.json);
                                       with the flag, exit 1 when a reproduced claim regressed
   progress REPORT_DIR [--watch S]     the live table of a run's trainings (REPORT_DIR/progress.jsonl)
+  plan --tier gpu|paper [--runs-from REPORT_DIR]
+                                      per recipe: runs x epochs x samples, FLOPs, peak memory, GPU-hours
 """
 
 from __future__ import annotations
@@ -91,6 +93,23 @@ def cmd_progress(args) -> int:
         print("\033[2J\033[H", end="")  # clear the terminal between frames
 
 
+def cmd_plan(args) -> int:
+    import tempfile
+
+    from losslab.plan import plan, render, runs_from_events, smoke_run
+    from losslab.report.progress import read_events
+    folder = args.runs_from
+    if folder is None:  # count the runs by running the tier's tests at smoke scale (minutes on one core)
+        scratch = tempfile.mkdtemp(prefix="losslab-plan-")
+        done = smoke_run(args.tier, scratch)
+        if done.returncode not in (0, 1):
+            print(f"losslab plan: the smoke run failed (exit {done.returncode}):\n{done.stdout[-3000:]}", file=sys.stderr)
+            return 2
+        folder = Path(scratch) / "report"
+    print(render(args.tier, plan(args.tier, runs_from_events(read_events(folder), args.tier))))
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="losslab", description="loss-landscape claim suite")
     sub = p.add_subparsers(dest="command", required=True)
@@ -116,6 +135,11 @@ def parser() -> argparse.ArgumentParser:
     p_prog.add_argument("report_dir", metavar="REPORT_DIR")
     p_prog.add_argument("--watch", type=float, default=0, metavar="S", help="redraw every S seconds")
     p_prog.set_defaults(func=cmd_progress)
+    p_plan = sub.add_parser("plan", help="the compute plan of a tier (runs, FLOPs, memory, GPU-hours)")
+    p_plan.add_argument("--tier", choices=("gpu", "paper"), required=True)
+    p_plan.add_argument("--runs-from", metavar="REPORT_DIR", help="progress events of a smoke run of the tier "
+                        "(default: run `pytest claims --tier TIER` at scale smoke first)")
+    p_plan.set_defaults(func=cmd_plan)
     return p
 
 
