@@ -7,6 +7,8 @@
                                       what changed between two reports (folders or claims.json);
                                       with the flag, exit 1 when a reproduced claim regressed
   progress REPORT_DIR [--watch S]     the live table of a run's trainings (REPORT_DIR/progress.jsonl)
+  data fetch DIR [--only mnist,cifar10,svhn]
+                                      download the datasets into DIR, resumable, hashes checked
   plan --tier gpu|paper [--runs-from REPORT_DIR]
                                       per recipe: runs x epochs x samples, FLOPs, peak memory, GPU-hours
 """
@@ -93,6 +95,18 @@ def cmd_progress(args) -> int:
         print("\033[2J\033[H", end="")  # clear the terminal between frames
 
 
+def cmd_data_fetch(args) -> int:
+    from losslab.data.fetch import fetch
+    from losslab.data.verify import DataCorrupt
+    try:
+        placed = fetch(args.dir, datasets=args.only.split(","))
+    except (OSError, DataCorrupt) as exc:
+        print(f"losslab data fetch: {exc}", file=sys.stderr)
+        return 2
+    print(f"{len(placed)} files in {args.dir}, each with its known hash")
+    return 0
+
+
 def cmd_plan(args) -> int:
     import tempfile
 
@@ -135,6 +149,11 @@ def parser() -> argparse.ArgumentParser:
     p_prog.add_argument("report_dir", metavar="REPORT_DIR")
     p_prog.add_argument("--watch", type=float, default=0, metavar="S", help="redraw every S seconds")
     p_prog.set_defaults(func=cmd_progress)
+    p_data = sub.add_parser("data", help="the datasets").add_subparsers(dest="data_command", required=True)
+    p_fetch = p_data.add_parser("fetch", help="download MNIST, CIFAR-10, SVHN into DIR (resumable, hashes checked)")
+    p_fetch.add_argument("dir", metavar="DIR")
+    p_fetch.add_argument("--only", default="mnist,cifar10,svhn", help="comma-separated subset")
+    p_fetch.set_defaults(func=cmd_data_fetch)
     p_plan = sub.add_parser("plan", help="the compute plan of a tier (runs, FLOPs, memory, GPU-hours)")
     p_plan.add_argument("--tier", choices=("gpu", "paper"), required=True)
     p_plan.add_argument("--runs-from", metavar="REPORT_DIR", help="progress events of a smoke run of the tier "
