@@ -136,15 +136,18 @@ def render(tier: str, costs: list[RecipeCost]) -> str:
     return "\n".join(lines)
 
 
-def smoke_run(tier: str, folder, *pytest_args: str, timeout_s: float = 1800) -> subprocess.CompletedProcess:
-    """`pytest claims --tier TIER` at scale smoke, in one process, on fake data files in the real formats and
-    a fresh cache under `folder`; the report (with progress.jsonl) goes to folder/report. Run from the repo."""
+def smoke_run(tier: str, folder, *pytest_args: str, device: str = "cpu", workers: str | None = None,
+              timeout_s: float = 1800) -> subprocess.CompletedProcess:
+    """`pytest claims --tier TIER --device DEVICE` at scale smoke (in one process, or `-n WORKERS`) on fake data
+    files in the real formats and a fresh cache under `folder`; the report (with progress.jsonl) goes to
+    folder/report. Run from the repository root."""
     from losslab.data.fake import write_fake_data_dir
 
     folder = Path(folder)
     data = write_fake_data_dir(folder / "data")
     env = dict(os.environ, LOSSLAB_SCALE="smoke", LOSSLAB_CACHE_DIR=str(folder / "cache"),
                LOSSLAB_DATA_DIR=str(data))
-    command = [sys.executable, "-m", "pytest", "claims", "--tier", tier, "--device", "cpu", "-p", "no:xdist",
+    parallel = ["-n", workers] if workers else ["-p", "no:xdist"]
+    command = [sys.executable, "-m", "pytest", "claims", "--tier", tier, "--device", device, *parallel,
                "-p", "no:cacheprovider", "-q", "--report", str(folder / "report"), *pytest_args]
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout_s)
