@@ -1,11 +1,11 @@
-"""Command line of the claim suite: `python -m losslab list|run|show|compare`.
+"""Command line of the claim suite: `python -m losslab list|run|show|compare|progress|data|plan`.
 
   list [--paper P] [--kind K]         the claims of reference/: id, kind, locus, statement
   run ID [pytest args...]             pytest on the tests of one claim (the plugin's --claim-id)
   show REPORT_DIR                     print the report's Markdown summary (claims.md)
   compare OLD NEW [--fail-on-regression]
                                       what changed between two reports (folders or claims.json);
-                                      with the flag, exit 1 when a reproduced claim regressed
+                                      with the flag, exit 1 when a claim's status got worse
   progress REPORT_DIR [--watch S]     the live table of a run's trainings (REPORT_DIR/progress.jsonl)
   data fetch DIR [--only mnist,cifar10,svhn]
                                       download the datasets into DIR, resumable, hashes checked
@@ -143,7 +143,7 @@ def parser() -> argparse.ArgumentParser:
     p_cmp.add_argument("old", metavar="OLD")
     p_cmp.add_argument("new", metavar="NEW")
     p_cmp.add_argument("--fail-on-regression", action="store_true",
-                       help="exit 1 when a claim reproduced in OLD is not reproduced in NEW")
+                       help="exit 1 when a claim's status is worse in NEW than in OLD (claims_table.STATUS_RANK)")
     p_cmp.set_defaults(func=cmd_compare)
     p_prog = sub.add_parser("progress", help="what a run trains now, what is done, the ETA")
     p_prog.add_argument("report_dir", metavar="REPORT_DIR")
