@@ -1,9 +1,9 @@
 """The compute plan of a tier: per recipe, runs x epochs x samples, FLOPs (torch.utils.flop_counter on one
 batch), peak memory and GPU-hours on a stated reference GPU (`python -m losslab plan --tier gpu|paper`).
 
-Runs per recipe come from the progress events of a smoke-scale run of the tier (`pytest claims --tier T
---scale smoke --report DIR`: the same tests and run counts, 1-epoch recipes), so the plan counts what the
-tests train; training done outside recipes (e.g. LP17's extra full-batch GD phases) is not in it.
+Runs per recipe come from the "request" progress events of a smoke-scale run of the tier (`pytest claims
+--tier T --scale smoke --report DIR`: the same tests asking for the same (recipe, seed) pairs), so the plan
+counts what the tests train; training done outside recipes (e.g. LP17's extra full-batch GD phases) is not in it.
 Time per run = FLOPs / (peak x utilization) + steps x launch overhead: small nets are overhead-bound.
 """
 
@@ -110,8 +110,12 @@ def recipe_cost(recipe, runs: int) -> RecipeCost:
 
 
 def runs_from_events(events: list[dict], tier: str) -> Counter:
-    """{recipe name: trainings} at `tier` from a (smoke-scale) run's progress events."""
-    return Counter(e["recipe"] for e in events if e["kind"] == "start" and e.get("tier") == tier)
+    """{recipe name: distinct trainings asked for} at `tier` from a run's progress events (the "request"
+    events: one per (recipe, seed, init, labels) a test wants, before the cache or the smoke scale's
+    seed sharing)."""
+    wanted = {(e["recipe"], e["seed"], e.get("init"), e.get("labels")) for e in events
+              if e["kind"] == "request" and e.get("tier") == tier}
+    return Counter(recipe for recipe, *_ in wanted)
 
 
 def plan(tier: str, runs: Counter) -> list[RecipeCost]:

@@ -54,6 +54,8 @@ def runs(events: list[dict], now: float | None = None) -> list[dict]:
     now = time.time() if now is None else now
     table: dict[tuple, dict] = {}
     for e in events:
+        if e["kind"] not in ("start", "epoch", "done"):  # "request": a net a test asked for (maybe cached)
+            continue
         key = (e.get("recipe"), e.get("tier"), e.get("seed"))
         row = table.setdefault(key, {"recipe": key[0], "tier": key[1], "seed": key[2], "claim": e.get("claim"),
                                      "worker": e["worker"], "state": "training", "epoch": 0,

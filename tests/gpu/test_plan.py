@@ -35,10 +35,10 @@ def test_recipe_flops_equal_flop_counter_on_a_whole_epoch_of_a_small_convnet():
     assert cost.flops_per_run == recipe.config.epochs * (steps * per_step + per_eval)
 
 
-def test_plan_counts_runs_from_smoke_events_and_totals():
-    events = [{"kind": "start", "tier": "gpu", "recipe": "wze17-mlenet-mnist512"}] * 3 + \
-        [{"kind": "epoch", "tier": "gpu", "recipe": "wze17-mlenet-mnist512"},
-         {"kind": "start", "tier": "cpu", "recipe": "wze17-mlenet-mnist512"}]
+def test_plan_counts_distinct_requested_runs_and_totals():
+    ask = {"kind": "request", "tier": "gpu", "recipe": "wze17-mlenet-mnist512"}
+    events = [dict(ask, seed=1), dict(ask, seed=2), dict(ask, seed=2), dict(ask, seed=3, init="zeros"),
+              dict(ask, kind="start", seed=1), dict(ask, tier="cpu", seed=9)]
     runs = runs_from_events(events, "gpu")
     assert runs == Counter({"wze17-mlenet-mnist512": 3})
     cost = recipe_cost(RECIPES["wze17-mlenet-mnist512"]["gpu"], runs=3)

@@ -14,6 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_table_states_eta_and_train_seconds(tmp_path, capsys):
     log = ProgressLog(tmp_path, tier="gpu")
+    log.event("request", recipe="a", claim="WZE17-FIG2", seed=1)
     log.event("start", recipe="a", claim="WZE17-FIG2", seed=1, epochs=10)
     log.event("epoch", recipe="a", claim="WZE17-FIG2", seed=1, epoch=2, epochs=10, seconds=4.0)
     log.event("start", recipe="b", claim="WZE17-FIG2", seed=2, epochs=3)
@@ -39,6 +40,6 @@ def test_trained_net_writes_events_and_the_report_gets_train_seconds(tmp_path):
     out = done.stdout + done.stderr
     assert done.returncode == 0, out
     kinds = [e["kind"] for e in read_events(report)]
-    assert kinds[0] == "start" and "epoch" in kinds and kinds[-1] == "done"
+    assert kinds[:2] == ["request", "start"] and "epoch" in kinds and kinds[-1] == "done"
     assert json.loads((report / "train_seconds.json").read_text()).keys() == {"tiny-teacher-fnn"}
     assert "train seconds per recipe" in out

@@ -22,13 +22,14 @@ def test_smoke_recipes_keep_the_code_path_and_cut_data_and_epochs():
             assert c.epochs > c.attack_warmup_epochs  # an attack term, if any, switches on
 
 
-def test_recipe_for_and_at_scale_follow_the_scale(monkeypatch):
+def test_recipe_for_at_scale_and_smoke_seed_follow_the_scale(monkeypatch):
     monkeypatch.setitem(recipes._scale, "value", "smoke")
     assert recipes.recipe_for("wze17-mlenet-mnist512", "paper") == smoke_recipe(RECIPES["wze17-mlenet-mnist512"]["paper"])
     assert recipes.at_scale(400, 2) == 2
+    assert {recipes.smoke_seed(s) for s in range(1000, 1010)} == set(range(recipes.SMOKE_SEEDS))
     monkeypatch.setitem(recipes._scale, "value", "full")
     assert recipes.recipe_for("wze17-mlenet-mnist512", "paper") == RECIPES["wze17-mlenet-mnist512"]["paper"]
-    assert recipes.at_scale(400, 2) == 400
+    assert recipes.at_scale(400, 2) == 400 and recipes.smoke_seed(1003) == 1003
 
 
 INNER = """
