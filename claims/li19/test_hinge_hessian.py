@@ -67,14 +67,16 @@ def test_all_dead_relu_region_is_a_nonzero_loss_local_minimum(evidence, claim):
 
 
 @pytest.mark.claim("LI19-T41a", parts=["premise.d2w8"])
-@pytest.mark.xfail(strict=True, reason="premise E[H] = 0 rejected at depth 2, width 8: ||mean l' H~|| / "
-                   "sign-flip 95% quantile = 1.16, 1.52, 1.60 over seeds (p < 0.05): the theorem's premise "
-                   "does not hold mid-training on these nets")
+@pytest.mark.xfail(strict=True, reason="premise E[H] = 0 rejected at depth 2, width 8 (20 GD steps, risk > 0): "
+                   "||mean l' H~|| / sign-flip 95% quantile = 1.49, 1.17, 1.49 over 3 seeds, p = 0.005, 0.020, "
+                   "0.005 (Bonferroni 0.015 < 0.05)")
 def test_premise_expectation_of_hessian_is_zero_depth_2(evidence, claim):
     check_premise(evidence, claim, depth=2, width=8)
 
 
 @pytest.mark.claim("LI19-T41a", parts=["premise.d1w32"])
+@pytest.mark.xfail(strict=True, reason="premise E[H] = 0 rejected at depth 1, width 32 (20 GD steps, risk > 0): "
+                   "ratio 1.18, 1.20, 1.05 over 3 seeds, p = 0.015, 0.015, 0.045 (Bonferroni 0.045 < 0.05)")
 def test_premise_expectation_of_hessian_is_zero_depth_1_wide(evidence, claim):
     check_premise(evidence, claim, depth=1, width=32)
 
@@ -118,6 +120,9 @@ def test_hessian_is_exactly_zero_at_zero_hinge_risk(evidence, claim, t41b_summar
 
 
 @pytest.mark.claim("LI19-T41b", parts=["shrinking"])
+@pytest.mark.xfail(strict=True, reason="between checkpoints 3 and 4 (GD steps 60 -> 80) ||H|| rose 0.358 -> 0.434 "
+                   "while E_m|l'| fell 0.250 -> 0.208: the theorem bounds ||H||, it does not make "
+                   "it follow E_m|l'|")
 def test_hessian_norm_shrinks_with_mean_abs_loss_derivative(evidence, claim, t41b_summary):
     """Not implied by the theorem (lambda_0 moves along training): reported where it fails."""
     seed, summary = t41b_summary

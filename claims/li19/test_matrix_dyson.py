@@ -90,7 +90,7 @@ def test_support_within_spec_a_plus_twice_root_norm_of_s(evidence, claim):
 
 @pytest.mark.claim("LI19-TA2", parts=["support"], control=True)
 def test_support_check_rejects_the_average_row_sum_norm(evidence, claim):
-    result = dyson.support_bound(dyson.mean_row_sum)
+    result = dyson.support_bound(dyson.mean_row_sum, cases=dyson.INHOMOGENEOUS_SUPPORT_CASES)
     evidence.record(removes="the norm of S: the mean row sum (normalized trace of S[1]) instead", measured=result)
     evidence.headline("max density outside 2 sqrt(mean row sum)", result["max density outside the bound"])
     assert result["max density outside the bound"] > claim.threshold("density_tolerance")
