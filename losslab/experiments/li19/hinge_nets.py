@@ -39,8 +39,13 @@ def init_params(shapes, generator, dtype=DTYPE, device="cpu"):
     return torch.cat(parts).to(device)
 
 
+def hinge_loss(output, y):
+    """Mean hinge loss max(0, 1 - y f)."""
+    return torch.clamp(1 - y * output, min=0).mean(dim=-1)
+
+
 def hinge_risk(theta, x, y, shapes):
-    return torch.clamp(1 - y * flat_mlp(theta, x, shapes), min=0).mean()
+    return hinge_loss(flat_mlp(theta, x, shapes), y)
 
 
 def square_risk(theta, x, y, shapes):
@@ -132,7 +137,8 @@ SYM_WIDTHS = (4, 8, 16)         # widths for the depth 2-3 symmetry trend (exact
 
 
 def batched_outputs(thetas, x, shapes):
-    """f(x) for a batch of flat parameter vectors thetas (B, P) and inputs x (m, d): (B, m)."""
+    """f(x) for a batch of flat parameter vectors thetas (B, P) and inputs x (m, d): (B, m).
+    flat_mlp with the layers as batched matrix products: ~3x faster than vmap(flat_mlp) per GD step."""
     h, start = x.expand(thetas.shape[0], *x.shape), 0
     for layer, (o, i) in enumerate(shapes):
         w = thetas[:, start:start + o * i].reshape(-1, o, i)
@@ -151,11 +157,11 @@ def zero_risk_count(depth, width, seeds, x, y, steps=400, lr=0.1) -> dict:
     thetas = torch.stack([init_params(shapes, torch.Generator().manual_seed(s), x.dtype) for s in seeds]).to(x.device)
     for _ in range(steps):
         thetas.requires_grad_(True)
-        risks = torch.clamp(1 - y * batched_outputs(thetas, x, shapes), min=0).mean(dim=1)
+        risks = hinge_loss(batched_outputs(thetas, x, shapes), y)
         (grad,) = torch.autograd.grad(risks.sum(), thetas)
         thetas = (thetas - lr * grad).detach()
     with torch.no_grad():
-        risks = torch.clamp(1 - y * batched_outputs(thetas, x, shapes), min=0).mean(dim=1)
+        risks = hinge_loss(batched_outputs(thetas, x, shapes), y)
     k = int((risks == 0).sum())
     lo, hi = clopper_pearson(k, len(seeds))
     return {"zero-risk inits": k, "inits": len(seeds), "fraction": k / len(seeds), "95% CP": [lo, hi],
@@ -344,10 +350,6 @@ class FlatMLP(torch.nn.Module):
 
     def forward(self, x):
         return flat_mlp(self.theta, x, self.shapes)
-
-
-def hinge_loss(output, y):
-    return torch.clamp(1 - y * output, min=0).mean()
 
 
 def wide_hessian_asymmetry(width, depth, m, d, seed, device, lanczos_steps=80, probes=4) -> dict:
