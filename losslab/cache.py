@@ -46,6 +46,11 @@ def cache_dir() -> Path:
     return Path(value).expanduser() if value else Path(__file__).resolve().parents[1] / ".cache" / "losslab"
 
 
+def require_cached() -> bool:
+    """LOSSLAB_REQUIRE_CACHED set (pytest --require-cached sets it): get() raises NotCached instead of training."""
+    return os.environ.get("LOSSLAB_REQUIRE_CACHED", "") not in ("", "0")
+
+
 def canonical_json(value: Any) -> str:
     """Sorted keys, no spaces; dataclasses become dicts, tuples lists."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
@@ -226,11 +231,14 @@ class TrainedNetCache:
 
     def get(self, recipe: Any, tier: str, seed: int, make_model: Callable[[], nn.Module],
             train_model: Callable[[nn.Module], dict], device_kind: str = "cpu",
-            train_missing: bool = True) -> tuple[nn.Module, dict]:
+            train_missing: bool | None = None) -> tuple[nn.Module, dict]:
         """The cached trained model (on CPU) and its metadata; trains under the lock when absent/stale.
 
         make_model() builds a fresh, seeded model; train_model(model) trains it in place and returns
-        JSON-serialisable metrics. train_missing=False raises NotCached instead of training."""
+        JSON-serialisable metrics. train_missing=False (default: not require_cached()) raises NotCached
+        instead of training."""
+        if train_missing is None:
+            train_missing = not require_cached()
         key = entry_key(recipe, tier, seed, device_kind)
         self.root.mkdir(parents=True, exist_ok=True)
         weights, meta_path, _ = self.paths(key)
@@ -238,7 +246,7 @@ class TrainedNetCache:
             return self._load(key, make_model)
         except StaleEntry as exc:
             if not train_missing:
-                name = getattr(recipe, "name", recipe)
+                name = getattr(recipe, "name", None) or canonical_json(recipe)[:120]
                 raise NotCached(f"{name} tier {tier} seed {seed} ({device_kind}): key {key[:12]}, {exc}") from exc
         with self.lock(key):
             try:

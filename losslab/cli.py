@@ -6,6 +6,7 @@
   compare OLD NEW [--fail-on-regression]
                                       what changed between two reports (folders or claims.json);
                                       with the flag, exit 1 when a reproduced claim regressed
+  merge SHARD_DIR... -o REPORT        one report from the reports of `pytest --shard I/N` runs
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import sys
 from pathlib import Path
 
 from losslab.catalog import KINDS, CatalogError, load_catalog
+from losslab.report import merge
 
 
 def _short(text: str, limit: int) -> str:
@@ -97,6 +99,7 @@ def parser() -> argparse.ArgumentParser:
     p_cmp.add_argument("--fail-on-regression", action="store_true",
                        help="exit 1 when a claim reproduced in OLD is not reproduced in NEW")
     p_cmp.set_defaults(func=cmd_compare)
+    merge.add_parser(sub)
     return p
 
 
