@@ -1,5 +1,5 @@
 """The trained-network cache: one training across processes, corrupt entries retrained, keys, and the lock
-protocol (link()-created marker, heartbeat, stale-lock recovery, killed trainers leave nothing trusted)."""
+protocol (link()-created marker, heartbeat, stale-lock recovery; a killed job: tests/fixtures_area/test_warm_cluster.py)."""
 
 import json
 import os
@@ -12,9 +12,7 @@ from pathlib import Path
 
 import torch
 
-import pytest
-
-from losslab.cache import EntryLock, NotCached, TrainedNetCache, cache_dir, entry_key
+from losslab.cache import EntryLock, TrainedNetCache, cache_dir, entry_key
 from losslab.nets import fnn
 
 WORKER = Path(__file__).with_name("_cache_worker.py")
@@ -109,11 +107,11 @@ def test_weights_of_another_architecture_are_not_trusted(tmp_path):
     assert len(counter) == 2 and model[0].out_features == 9
 
 
-def _worker(tmp_path, out_name, *mode):
+def _worker(tmp_path, out_name):
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""),
                OMP_NUM_THREADS="1")
     return subprocess.Popen([sys.executable, str(WORKER), str(tmp_path / "cache"), str(tmp_path / "trainings.txt"),
-                             str(tmp_path / out_name), *mode], env=env)
+                             str(tmp_path / out_name)], env=env)
 
 
 def test_two_processes_train_once(tmp_path):
@@ -123,25 +121,6 @@ def test_two_processes_train_once(tmp_path):
     assert marker.read_text().count("trained") == 1
     outs = [json.loads((tmp_path / f"out{i}.json").read_text()) for i in range(2)]
     assert outs[0] == outs[1]
-
-
-def test_a_job_killed_mid_training_leaves_nothing_trusted_and_is_retrained(tmp_path):
-    root, key = tmp_path / "cache", entry_key({"name": "tiny"}, "cpu", 7)
-    proc = _worker(tmp_path, "out.json", "hang")
-    deadline = time.monotonic() + 60
-    while not (tmp_path / "trainings.txt").exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    proc.kill()
-    proc.wait(timeout=30)
-    store = TrainedNetCache(root)
-    assert (root / f"{key}.lock").exists() and list(root.glob("*.tmp"))  # what the killed job left
-    assert not store.is_cached({"name": "tiny"}, "cpu", 7)
-    with pytest.raises(NotCached, match="tier cpu seed 7"):
-        store.get({"name": "tiny"}, "cpu", 7, _make, _counting_trainer([]), train_missing=False)
-    counter = []
-    store.get({"name": "tiny"}, "cpu", 7, _make, _counting_trainer(counter))  # its process is gone: lock broken
-    assert len(counter) == 1 and store.is_cached({"name": "tiny"}, "cpu", 7)
-    assert sorted(p.name for p in root.iterdir()) == [f"{key}.json", f"{key}.safetensors"]
 
 
 def test_a_lock_left_by_a_vanished_host_is_broken_after_stale_after(tmp_path):
