@@ -125,6 +125,7 @@ def test_require_cached_errors_at_once_and_lists_what_is_missing(project, tmp_pa
     result = project.runpytest("-p", "no:xdist", "--require-cached", "--tier", "cpu", "test_net.py")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*networks missing from the cache (--require-cached)*",
-                                 "tiny-teacher-fnn tier cpu seed * (cpu): key *, no metadata",
+                                 "tiny-teacher-fnn tier cpu seed * (cpu): key *, no metadata; warm: python -m "
+                                 "fixtures.warm --tier cpu --runs 2 tiny-teacher-fnn",
                                  "1 network(s) missing*"])
     assert not (tmp_path / "empty-cache").exists() or not list((tmp_path / "empty-cache").glob("*.json"))
