@@ -103,8 +103,8 @@ class EntryLock:
         self.owner = {"host": socket.gethostname(), "pid": os.getpid(), "token": uuid.uuid4().hex}
         self._private = self.path.with_name(f"{self.path.name}.{self.owner['token']}.owner")
         self._stop = threading.Event()
-        self._seen: tuple | None = None  # (inode, mtime) of the holder's lock when first seen unchanged
-        self._seen_at = 0.0
+        self._seen: tuple | None = None  # (inode, mtime) of the holder's lock as last seen ...
+        self._seen_at = 0.0  # ... and since when (this process's monotonic clock)
 
     def __enter__(self) -> "EntryLock":
         self._private.write_text(json.dumps(dict(self.owner, started_unix=time.time())))
@@ -141,7 +141,10 @@ class EntryLock:
 
     def _beat(self) -> None:
         while not self._stop.wait(self.heartbeat_s):
-            os.utime(self._private)  # the same inode as the lock file while we hold it
+            try:
+                os.utime(self._private)  # the same inode as the lock file while we hold it
+            except FileNotFoundError:  # released meanwhile
+                return
 
     def _break_if_stale(self) -> None:
         try:
@@ -152,7 +155,9 @@ class EntryLock:
         except ValueError:
             holder = {}
         signature = (stat.st_ino, stat.st_mtime_ns)
-        dead = holder.get("host") == self.owner["host"] and not _process_alive(int(holder.get("pid", -1)))
+        pid = holder.get("pid")
+        dead = (holder.get("host") == self.owner["host"] and isinstance(pid, int) and pid > 0
+                and not _process_alive(pid))
         if not dead:
             # judged by this waiter's own clock, so clock skew between hosts does not matter
             if signature != self._seen:

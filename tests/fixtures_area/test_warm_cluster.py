@@ -84,3 +84,22 @@ def test_a_job_killed_mid_training_is_retrained_by_the_next_warm(cache, tmp_path
     assert "1 network(s) missing" in capsys.readouterr().out
     assert cache.is_cached(recipe, "cpu", seed)
     assert {p.name for p in cache.root.iterdir()} == {"jobs", f"{key}.json", f"{key}.safetensors"}
+
+
+def test_slurm_executor_submits_one_array_task_per_missing_network(cache, tmp_path, monkeypatch, capsys):
+    """The Slurm path up to sbatch: a fake sbatch records the job script submitit writes."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "sbatch").write_text('#!/bin/sh\ncp "$1" "$(dirname "$0")/job.sh"\necho "Submitted batch job 4242"\n')
+    (bin_dir / "srun").write_text("#!/bin/sh\n")  # submitit checks that srun exists
+    for tool in ("sbatch", "srun"):
+        (bin_dir / tool).chmod(0o755)
+    monkeypatch.setenv("PATH", str(bin_dir) + os.pathsep + os.environ["PATH"])
+    assert warm(["--executor", "slurm", "--tier", "paper", "--runs", "2", "--partition", "gpu", "--gpus-per-job", "1",
+                 "--timeout-min", "720", "--device", "cuda", "--no-wait", TINY[0]]) == 0
+    out = capsys.readouterr().out
+    assert f"{TINY[0]} run 0: job 4242_0" in out and f"{TINY[0]} run 1: job 4242_1" in out
+    script = (bin_dir / "job.sh").read_text()
+    for line in ("--array=0-1", "--partition=gpu", "--gpus-per-node=1", "--time=720", "--job-name=losslab-warm"):
+        assert f"#SBATCH {line}" in script
+    assert str(cache.root / "jobs") in script
