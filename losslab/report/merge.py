@@ -1,5 +1,6 @@
 """`python -m losslab merge SHARD_DIR... -o REPORT`: the report of `pytest --shard I/N --report SHARD_DIR` runs,
-rebuilt as one run's report (claims_table.build_rows over the test entries of every shard's claims.json)."""
+rebuilt as one run's report (claims_table.build_rows over the test entries of every shard's claims.json, so
+statuses, coverage and the suite-wide Benjamini-Hochberg error rate are those of the whole run)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from losslab.report.sharding import SHARD_FILE
 from losslab.report.write import write_report
 
 # shards of different code, tier or test settings do not make one run's report
-MUST_AGREE = ("tier", "git_commit", "hypothesis_profile")
+MUST_AGREE = ("tier", "scale", "git_commit", "hypothesis_profile")
 
 
 class MergeError(ValueError):
@@ -69,8 +70,10 @@ def merge_shards(folders: list[Path], reference: Path) -> tuple[list[dict], dict
                 if test["nodeid"] in outcomes:
                     raise MergeError(f"{test['nodeid']} ran in two shards (second: {folder})")
                 outcomes[test["nodeid"]] = TestOutcome(**test)
-    rows = build_rows(load_catalog(reference), list(outcomes.values()))
-    return rows, merged_environment([report["environment"] for report in reports])
+    environment = merged_environment([report["environment"] for report in reports])
+    rows = build_rows(load_catalog(reference), list(outcomes.values()), tier=environment["tier"],
+                      scale=environment.get("scale", "full"))
+    return rows, environment
 
 
 def cmd_merge(args) -> int:
