@@ -1,7 +1,8 @@
 """pytest plugin for running the suite on several machines (docs/cluster.md).
 
 - `--shard I/N` runs the I-th of N disjoint parts of the collected tests; a test module stays in one shard
-  (its module-scoped fixtures and memos are built once), modules go greedily to the least-loaded shard.
+  (its module-scoped fixtures and memos are built once), modules go greedily to the least-loaded shard, by
+  test count or, with `--shard-weights REPORT`, by the test durations of a previous report.
   With `--report DIR` the shard also writes DIR/shard.json, which `python -m losslab merge` checks.
 - `--require-cached`: a test whose trained network is not in the cache errors at once instead of training
   (losslab.cache.NotCached); the terminal summary lists every missing network and the warm command.
@@ -38,6 +39,9 @@ def pytest_addoption(parser):
     group.addoption("--shard", type=parse_shard, default=None, metavar="I/N",
                     help="run only the I-th of N disjoint parts of the tests (whole modules); merge the shards' "
                          "reports with `python -m losslab merge`")
+    group.addoption("--shard-weights", default=None, metavar="REPORT",
+                    help="balance --shard by the test durations of a previous report (folder or claims.json); "
+                         "give every shard the same file")
     group.addoption("--require-cached", action="store_true", default=False,
                     help="never train: a test whose network is not in the cache errors at once, and the summary "
                          "lists what is missing (warm it with python -m fixtures.warm)")
@@ -85,18 +89,29 @@ def module_of(nodeid: str) -> str:
     return nodeid.split("::", 1)[0]
 
 
-def shard_modules(items, count: int) -> dict[str, int]:
-    """{module path: shard index 1..count}: largest modules first, each to the shard with the fewest tests."""
-    sizes: dict[str, int] = {}
-    for item in items:
-        sizes[module_of(item.nodeid)] = sizes.get(module_of(item.nodeid), 0) + 1
-    loads = [0] * count
+def shard_modules(nodeids: list[str], count: int, seconds: dict[str, float] | None = None) -> dict[str, int]:
+    """{module path: shard index 1..count}: heaviest modules first, each to the least-loaded shard.
+
+    A test weighs its `seconds` in a previous report (tests not in it: the mean of those that are), else 1."""
+    seconds = seconds or {}
+    default = sum(seconds.values()) / len(seconds) if seconds else 1.0
+    weights: dict[str, float] = {}
+    for nodeid in nodeids:
+        weights[module_of(nodeid)] = weights.get(module_of(nodeid), 0.0) + seconds.get(nodeid, default)
+    loads = [0.0] * count
     assignment = {}
-    for module in sorted(sizes, key=lambda m: (-sizes[m], m)):
+    for module in sorted(weights, key=lambda m: (-weights[m], m)):
         lightest = loads.index(min(loads))
         assignment[module] = lightest + 1
-        loads[lightest] += sizes[module]
+        loads[lightest] += weights[module]
     return assignment
+
+
+def test_seconds(report_path: str) -> dict[str, float]:
+    """{node id: seconds} of the tests in a report's claims.json (a folder or the file)."""
+    path = Path(report_path)
+    report = json.loads((path / "claims.json" if path.is_dir() else path).read_text(encoding="utf-8"))
+    return {t["nodeid"]: float(t["duration_s"]) for row in report["claims"] for t in row["tests"]}
 
 
 @pytest.hookimpl(trylast=True)
@@ -106,7 +121,9 @@ def pytest_collection_modifyitems(config, items):
     if shard is None:
         return
     index, count = shard
-    assignment = shard_modules(items, count)
+    weights_from = config.getoption("shard_weights")
+    assignment = shard_modules([item.nodeid for item in items], count,
+                               test_seconds(weights_from) if weights_from else None)
     keep = [item for item in items if assignment[module_of(item.nodeid)] == index]
     drop = [item for item in items if assignment[module_of(item.nodeid)] != index]
     if drop:

@@ -75,8 +75,8 @@ def _ran(folder):
 
 def test_merged_shards_equal_a_single_run(project):
     project.runpytest("-p", "no:xdist", "--report", "single")
-    for i in (1, 2):
-        project.runpytest("-p", "no:xdist", "--shard", f"{i}/2", "--report", f"shard{i}")
+    for i in (1, 2):  # balanced by the single run's test durations
+        project.runpytest("-p", "no:xdist", "--shard", f"{i}/2", "--shard-weights", "single", "--report", f"shard{i}")
     shard1, shard2 = _ran(project.path / "shard1"), _ran(project.path / "shard2")
     assert shard1 and shard2 and not shard1 & shard2  # both ran something, nothing twice
     assert cli_main(["merge", "shard1", "shard2", "-o", "merged", "--reference", "reference"]) == 0
@@ -98,14 +98,13 @@ def test_merge_refuses_a_missing_or_repeated_shard(project, capsys):
     assert not (project.path / "out").exists()
 
 
-def test_shards_keep_modules_whole_and_balance_test_counts():
-    class Item:
-        def __init__(self, nodeid):
-            self.nodeid = nodeid
-
-    items = [Item(f"m{m}.py::t{t}") for m, size in enumerate((5, 3, 2, 2)) for t in range(size)]
-    assignment = shard_modules(items, 2)
-    assert assignment == {"m0.py": 1, "m1.py": 2, "m2.py": 2, "m3.py": 1}  # loads 7 and 5
+def test_shards_keep_modules_whole_and_balance_counts_or_durations():
+    nodeids = [f"m{m}.py::t{t}" for m, size in enumerate((5, 3, 2, 2)) for t in range(size)]
+    assert shard_modules(nodeids, 2) == {"m0.py": 1, "m1.py": 2, "m2.py": 2, "m3.py": 1}  # 7 and 5 tests
+    # m3's two tests took 100 s each last time; the other modules' tests weigh their mean, 100 s as well
+    assert shard_modules(nodeids, 2, {"m3.py::t0": 100.0, "m3.py::t1": 100.0}) == shard_modules(nodeids, 2)
+    seconds = {nodeid: 600.0 if nodeid.startswith("m3.py") else 1.0 for nodeid in nodeids}
+    assert shard_modules(nodeids, 2, seconds) == {"m3.py": 1, "m0.py": 2, "m1.py": 2, "m2.py": 2}
     assert parse_shard("2/8") == (2, 8)
     for bad in ("0/2", "3/2", "2", "a/b"):
         with pytest.raises(argparse.ArgumentTypeError):
