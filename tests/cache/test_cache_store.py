@@ -156,3 +156,21 @@ def test_a_lost_link_reply_still_takes_the_lock(tmp_path):
     lock._private.write_text("{}")
     os.link(lock._private, lock.path)  # the first, "lost" link
     assert lock._try_link() and lock.held()
+
+
+def test_breaking_a_stale_lock_that_a_new_holder_just_took_puts_it_back(tmp_path, monkeypatch):
+    """Between the waiter's look and its rename() a new holder may take the lock: the waiter links it back."""
+    path = tmp_path / "k.lock"
+    path.write_text(json.dumps({"host": "node-that-died", "pid": 1, "token": "old"}))
+    waiter, real_rename = EntryLock(path, stale_after_s=0.0), os.rename
+
+    def new_holder_first(src, dst):
+        Path(src).unlink()
+        Path(src).write_text(json.dumps({"host": "node-b", "pid": 2, "token": "new"}))  # a new inode
+        real_rename(src, dst)
+
+    waiter._break_if_stale()  # first look: remembers the lock's inode and mtime
+    monkeypatch.setattr(os, "rename", new_holder_first)
+    waiter._break_if_stale()  # unchanged for stale_after_s = 0: breaks, but renames the new holder's lock
+    assert json.loads(path.read_text())["token"] == "new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["k.lock"]
