@@ -51,11 +51,22 @@ def require_cached() -> bool:
     return os.environ.get("LOSSLAB_REQUIRE_CACHED", "") not in ("", "0")
 
 
-def canonical_json(value: Any) -> str:
-    """Sorted keys, no spaces; dataclasses become dicts, tuples lists."""
+def _plain(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        value = dataclasses.asdict(value)
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+        return dataclasses.asdict(value)
+    return str(value)
+
+
+def canonical_json(value: Any) -> str:
+    """Sorted keys, no spaces; dataclasses (also nested ones) become dicts, tuples lists."""
+    return json.dumps(_plain(value) if dataclasses.is_dataclass(value) else value, sort_keys=True,
+                      separators=(",", ":"), default=_plain)
+
+
+def identity_name(recipe: Any) -> str:
+    """A readable name for an entry's identity: a recipe's name, or that of an identity dict's "recipe"."""
+    inner = recipe.get("recipe") if isinstance(recipe, dict) else recipe
+    return getattr(inner, "name", None) or canonical_json(recipe)[:120]
 
 
 def entry_key(recipe: Any, tier: str, seed: int, device_kind: str = "cpu") -> str:
@@ -251,8 +262,7 @@ class TrainedNetCache:
             return self._load(key, make_model)
         except StaleEntry as exc:
             if not train_missing:
-                name = getattr(recipe, "name", None) or canonical_json(recipe)[:120]
-                raise NotCached(f"{name} tier {tier} seed {seed} ({device_kind}): key {key[:12]}, {exc}") from exc
+                raise NotCached(f"{identity_name(recipe)} tier {tier} seed {seed} ({device_kind}): key {key[:12]}, {exc}") from exc
         with self.lock(key):
             try:
                 return self._load(key, make_model)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.recipes import recipe_for
+from fixtures.recipes import cache_identity, recipe_for
 from fixtures.warm import Job, main as warm, missing_jobs
 from losslab.cache import NotCached, TrainedNetCache, entry_key
 from losslab.seeds import claim_seed
@@ -25,16 +25,17 @@ TINY = ("tiny-teacher-fnn", "lp17-train-teacher-relu")  # synthetic teacher data
 # then sleeps until killed
 HANGING_JOB = """
 import os, sys, time
-from fixtures.recipes import make_model, recipe_for
+from fixtures.recipes import cache_identity, make_model, recipe_for
 from losslab.cache import NotCached, TrainedNetCache, entry_key
 recipe, seed, marker = recipe_for("tiny-teacher-fnn", "cpu"), int(sys.argv[1]), sys.argv[2]
+identity = cache_identity(recipe)
 def hang(model):
     store = TrainedNetCache()
-    (store.root / (entry_key(recipe, "cpu", seed) + ".safetensors.partial.tmp")).write_bytes(bytes(64))
+    (store.root / (entry_key(identity, "cpu", seed) + ".safetensors.partial.tmp")).write_bytes(bytes(64))
     with open(marker, "w") as handle:
         handle.write(str(os.getpid()))
     time.sleep(3600)
-TrainedNetCache().get(recipe, "cpu", seed, lambda: make_model(recipe, seed), hang)
+TrainedNetCache().get(identity, "cpu", seed, lambda: make_model(recipe, seed), hang)
 """
 
 
@@ -56,7 +57,7 @@ def test_local_executor_trains_two_recipes_in_parallel_jobs_into_one_cache(cache
     out = capsys.readouterr().out
     assert "2 network(s) missing" in out and out.count(": job ") == 2  # one submitit job per network
     for name in TINY:
-        assert cache.is_cached(recipe_for(name, "cpu"), "cpu", _seed(name))
+        assert cache.is_cached(cache_identity(recipe_for(name, "cpu")), "cpu", _seed(name))
     assert missing_jobs(list(TINY), "cpu", 1, cache, "cpu") == []
     assert warm(["--executor", "local", "--tier", "cpu", *TINY]) == 0  # nothing left to submit
     assert "0 network(s) missing" in capsys.readouterr().out
@@ -74,15 +75,16 @@ def test_a_job_killed_mid_training_is_retrained_by_the_next_warm(cache, tmp_path
     os.kill(int(marker.read_text()), signal.SIGKILL)  # killed mid-training, as by a node failure
     with pytest.raises((subprocess.CalledProcessError, submitit.core.utils.FailedJobError)):
         job.result()
-    recipe, key = recipe_for(name, "cpu"), entry_key(recipe_for(name, "cpu"), "cpu", seed)
+    recipe = recipe_for(name, "cpu")
+    key = entry_key(cache_identity(recipe), "cpu", seed)
     assert (cache.root / f"{key}.lock").exists() and list(cache.root.glob("*.tmp"))  # what the killed job left
-    assert not cache.is_cached(recipe, "cpu", seed)
+    assert not cache.is_cached(cache_identity(recipe), "cpu", seed)
     with pytest.raises(NotCached, match=f"{name} tier cpu seed {seed}"):  # what --require-cached would see
-        cache.get(recipe, "cpu", seed, lambda: None, lambda m: {}, train_missing=False)
+        cache.get(cache_identity(recipe), "cpu", seed, lambda: None, lambda m: {}, train_missing=False)
     assert missing_jobs([name], "cpu", 1, cache, "cpu") == [Job(name, "cpu", 0, seed)]
     assert warm(["--tier", "cpu", name]) == 0  # inline: the lock's process is gone, so it is broken at once
     assert "1 network(s) missing" in capsys.readouterr().out
-    assert cache.is_cached(recipe, "cpu", seed)
+    assert cache.is_cached(cache_identity(recipe), "cpu", seed)
     assert {p.name for p in cache.root.iterdir()} == {"jobs", f"{key}.json", f"{key}.safetensors"}
 
 
