@@ -264,3 +264,14 @@ def sampled_spectra_distances(name: str, seed: int, cdf=None, sizes=SAMPLED_SIZE
                       "planted ratio": planted, "N distance / log N": to_cdf * size / np.log(size)}
     slope = np.polyfit(np.log(sizes), np.log([rows[s]["distance"] for s in sizes]), 1)[0]
     return {"by N": rows, "log-log slope": float(slope), "seed": seed, "samples per N": samples}
+
+
+def smallest_rejected_error(planted_ratios: dict, limit: float) -> float:
+    """Smallest planted variance error delta from which every larger planted error is rejected
+    (ratio > limit); inf if the largest is not."""
+    detectable = float("inf")
+    for delta in sorted(planted_ratios, reverse=True):
+        if planted_ratios[delta] <= limit:
+            break
+        detectable = delta
+    return detectable
