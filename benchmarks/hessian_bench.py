@@ -12,6 +12,21 @@ equal variance; the estimates are printed side by side. Timings: min over --repe
 interleaved within each repeat; on CPU the clock is the process's CPU time (1 thread, so other
 users' load on a shared machine does not count; the load average is printed), on a GPU wall time.
 
+Measured 2026-12-01 on the shared 2-core machine (load average 4-17; CPU seconds of the process, 1 thread,
+one repeat), 64 images (the 512-image run's float64 reference alone took 16 min of wall time under that
+load and did not finish in the session; there one HVP = 147 ms = 1.87 gradients, 8 batched = 175 ms each):
+    task        losslab  fastest peer at <= 1e-3          ratio
+    top-1 LA     0.18 s  eigenthings 0.34 s (10 iters)     1.86x
+    top-1 LM     0.18 s  eigenthings 0.37 s                2.04x   (PyHessian 0.66 s, curvlinops+eigsh 1.09 s)
+    top-10 LA    1.00 s  eigenthings 1.39 s (40 iters)     1.38x   (curvlinops+eigsh 2.42 s)
+    top-10 LM    1.09 s  eigenthings 1.45 s                1.33x   (curvlinops 1.53 s, PyHessian 13.05 s)
+    trace (100)  2.23 s  curvlinops 1.77 s                 0.79x   (PyHessian 2.06 s, eigenthings 3.95 s)
+    density      2.30 s  eigenthings 4.04 s                1.75x   (curvlinops 6.28 s; PyHessian's fails on torch 2.13)
+The >= 3x goal is missed on every task: a product costs about the same in every library that keeps the
+graph (double backward, ~1.2-1.9 gradients), so the margin can come only from fewer products (top-k: stop at
+the certified residual) and less overhead; the trace is 100 products in every library, and curvlinops'
+vmap over all 100 probes at once is cheaper per product at 64 images on CPU than one backward each.
+
 Run in a venv that has the three peers (they are not dependencies of losslab):
     python -m venv /tmp/benchvenv --system-site-packages
     /tmp/benchvenv/bin/pip install --no-deps pyhessian hessian-eigenthings curvlinops-for-pytorch \
@@ -151,7 +166,8 @@ def main():
 
     t = time.perf_counter()
     ref = reference(model, x, y)
-    print(f"reference float64 eigsh: {time.perf_counter() - t:.1f}s; top-3 LA {ref['LA'][:3]}; top-3 LM {ref['LM'][:3]}")
+    print(f"reference float64 eigsh: {time.perf_counter() - t:.1f}s; top-3 LA {ref['LA'][:3]}; top-3 LM {ref['LM'][:3]}",
+          flush=True)
 
     op = HessianOperator(model, F.cross_entropy, (x, y))
     v = torch.randn(dim, device=device)
@@ -159,8 +175,9 @@ def main():
     t_hvp = min(timed(lambda: op.matvec(v), device)[1] for _ in range(5))
     t_grad = min(timed(lambda: op.gradient(), device)[1] for _ in range(5))
     block = torch.randn(dim, 8, device=device)
-    t_mm = min(timed(lambda: op.matmat(block), device)[1] for _ in range(3))
-    print(f"one HVP {t_hvp * 1e3:.1f} ms = {t_hvp / t_grad:.2f} gradients; 8 batched HVPs {t_mm / 8 * 1e3:.1f} ms each")
+    t_mm = min(timed(lambda: op.matmat(block, chunk=8), device)[1] for _ in range(3))
+    print(f"one HVP {t_hvp * 1e3:.1f} ms = {t_hvp / t_grad:.2f} gradients; 8 batched HVPs {t_mm / 8 * 1e3:.1f} ms each",
+          flush=True)
 
     table = methods(model, x, y, device)
     tasks = ("top-1 LA", "top-1 LM", "top-10 LA", "top-10 LM", "trace", "density")
@@ -182,6 +199,7 @@ def main():
                 else:  # peers' trace and every density: same estimator and cost settings, nothing to target
                     err, target = float("nan"), float("inf")
                 chosen[lib, task], best[lib, task] = (setting, fn, err, summary(task, value)), seconds
+                print(f"  {task:10s} {lib:16s} {setting:22s} {seconds:8.2f} {err:10.1e}", flush=True)
                 if not err > target:
                     break
     for _ in range(args.repeats - 1):  # later passes re-time the chosen settings, interleaved
