@@ -1,0 +1,1 @@
+"""Experiment pipelines per paper: recipes' settings, measurements that return evidence (usable outside pytest)."""
