@@ -15,14 +15,16 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from losslab.probes.random_features import fit_random_features, skip_features_and_base
+from losslab.probes.random_features import fit_on_features, skip_features_and_base
 from losslab.stats import mean_std, t_interval
 
 NETS_TABLE2 = ("vgg11", "vgg13", "vgg16", "densenet121")
 ACTIVATIONS = ("sigmoid", "softplus")  # softplus with beta = 20 (losslab.nets.activations)
-# float64 rounding of the n x n Gram matrix (numpy matrix_rank's max(n, M) eps rule, relative to the mean
-# squared feature-row norm): the smallest ridge that float64 resolves, so rand is the min-norm interpolant
-RIDGE_REL_FLOAT64 = torch.finfo(torch.float64).eps
+# ridge = eps_float64 x trace(Phi Phi^T) = n eps x mean ||phi_i||^2: the rounding floor of the Gram's eigenvalues
+# (>= eps lambda_max). Measured (cpu tier, N = n): at eps x mean ||phi_i||^2 the solve of the Gram (cond ~1e25)
+# is rounding noise (train acc 0.13-0.55); at n eps and up to 1e-12 relative every fit interpolates (train acc 1.0);
+# the former 1e-6 left 1% of the training images wrong.
+EPS64 = torch.finfo(torch.float64).eps
 
 
 @dataclass(frozen=True)
@@ -93,21 +95,23 @@ def he_truncated_normal_(model: nn.Module, seed: int) -> nn.Module:
     return model
 
 
-def rand_fit(model: nn.Module, train) -> nn.Module:
+def rand_fit(model: nn.Module, train) -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
     """The rand skip-network: a float64 copy of `model` (U at init) with V the ridge solution for one-hot targets at
-    ridge RIDGE_REL_FLOAT64 x mean ||phi_i||^2, by the dual solve (float32 features of deep sigmoid nets are
+    ridge eps_float64 x trace(Phi Phi^T), by the dual solve (float32 features of deep sigmoid nets are
     numerically rank-deficient: their input-dependent part sits below float32 rounding). The n x n float64 Gram
     matrix and Phi take 2 n N x 8 bytes: 40 GB on the device at the paper's n = N = 50,000 (CG on the normal
-    equations cannot stand in: cond(Phi)^2 ~ 1e25 at N = n)."""
-    return fit_random_features(model.double(), train.x.double(), train.y, RIDGE_REL_FLOAT64)
+    equations cannot stand in: cond(Phi)^2 ~ 1e25 at N = n). Returns (fitted net, Phi, its training logits)."""
+    model = model.double()
+    phi, base = skip_features_and_base(model, train.x.double().to(next(model.parameters()).device))
+    fitted = fit_on_features(model, phi, base, train.y, len(train.y) * EPS64)
+    return fitted, phi, base + phi @ fitted.skip.weight.T
 
 
-@torch.no_grad()
-def feature_diagnostics(model: nn.Module, x: torch.Tensor) -> dict:
-    """Spectrum of the skip features Phi (n x N, float64 net) on inputs x: condition number, and of the
-    input-dependent part C = Phi - mean over inputs: energy share ||C||_F^2 / ||Phi||_F^2 (signal left after
-    depth) and participation ratio (sum s)^2 / sum s^2 of its singular values s (effective feature rank)."""
-    phi, _ = skip_features_and_base(model.double(), x.double())
+def feature_diagnostics(phi: torch.Tensor) -> dict:
+    """Spectrum of the skip features Phi (n inputs x N neurons): condition number, and of the input-dependent part
+    C = Phi - mean over inputs: energy share ||C||_F^2 / ||Phi||_F^2 (signal left after depth) and participation
+    ratio (sum s)^2 / sum s^2 of its singular values s (effective feature rank)."""
+    phi = phi.double()
     s = torch.linalg.svdvals(phi)
     centred = phi - phi.mean(dim=0)
     sc = torch.linalg.svdvals(centred)
@@ -151,25 +155,20 @@ def trained_accuracies(trained_net, name: str, runs: int) -> dict:
     return out
 
 
-def rand_accuracies(key, build, data: dict, seeds, diagnose: bool = False) -> dict:
-    """{'train', 'test', 'seeds'[, 'diagnostics']} of rand fits (rand_fit) of build(seed) for each seed; memoized
-    under (key, seed). diagnose adds feature_diagnostics on the training inputs."""
+def rand_accuracies(key, build, data: dict, seeds) -> dict:
+    """{'train', 'test', 'seeds', 'diagnostics'} of rand fits (rand_fit) of build(seed) for each seed, diagnostics =
+    feature_diagnostics of the training features; memoized under (key, seed)."""
     from losslab.train.trainer import evaluate  # the trainer's accuracy, on the float64 fitted net
 
     out = {"train": [], "test": [], "seeds": list(seeds), "diagnostics": []}
     for seed in seeds:
         memo = _RAND_MEMO.setdefault((key, seed), {})
         if "train" not in memo:
-            model = build(seed)
-            fitted = rand_fit(model, data["train"])
-            device = next(fitted.parameters()).device
-            for split in ("train", "test"):
-                x, y = data[split].x.double(), data[split].y
-                memo[split] = evaluate(fitted, type(data[split])(x, y), device=device)[1]
-        if diagnose and "diagnostics" not in memo:
-            memo["diagnostics"] = feature_diagnostics(build(seed), data["train"].x)
-        out["train"].append(memo["train"])
-        out["test"].append(memo["test"])
-        if diagnose:
-            out["diagnostics"].append(memo["diagnostics"])
+            fitted, phi, logits = rand_fit(build(seed), data["train"])
+            memo["train"] = float((logits.argmax(1).cpu() == data["train"].y).double().mean())
+            test = data["test"]
+            memo["test"] = evaluate(fitted, type(test)(test.x.double(), test.y), device=phi.device)[1]
+            memo["diagnostics"] = feature_diagnostics(phi)  # one SVD of n x N: cheap beside the forward passes
+        for k in ("train", "test", "diagnostics"):
+            out[k].append(memo[k])
     return out
