@@ -39,6 +39,11 @@ class Cell:
     paper_pct: float  # test accuracy %, Tables 1-2 (mean over 8 skip subsets for skip models)
 
     @property
+    def paper_acc(self) -> float:
+        """The paper's test accuracy as a fraction."""
+        return self.paper_pct / 100
+
+    @property
     def part(self) -> str:
         """The part id in reference/NMH19/NMH19-TAB{1,2}.toml."""
         data = "mnist" if self.table == 1 else ("c10p" if self.augmented else "c10")
@@ -155,20 +160,22 @@ def trained_accuracies(trained_net, name: str, runs: int) -> dict:
     return out
 
 
-def rand_accuracies(key, build, data: dict, seeds) -> dict:
-    """{'train', 'test', 'seeds', 'diagnostics'} of rand fits (rand_fit) of build(seed) for each seed, diagnostics =
-    feature_diagnostics of the training features; memoized under (key, seed)."""
+def rand_accuracies(key, build, data: dict, seeds, diagnose: bool = False) -> dict:
+    """{'train', 'test', 'seeds'[, 'diagnostics']} of rand fits (rand_fit) of build(seed) for each seed; memoized
+    under (key, seed). diagnose adds feature_diagnostics of the training features (an SVD of Phi, n x N: minutes
+    at the paper's n = N = 50,000, so only on request)."""
     from losslab.train.trainer import evaluate  # the trainer's accuracy, on the float64 fitted net
 
     out = {"train": [], "test": [], "seeds": list(seeds), "diagnostics": []}
     for seed in seeds:
         memo = _RAND_MEMO.setdefault((key, seed), {})
-        if "train" not in memo:
+        if "train" not in memo or (diagnose and "diagnostics" not in memo):
             fitted, phi, logits = rand_fit(build(seed), data["train"])
             memo["train"] = float((logits.argmax(1).cpu() == data["train"].y).double().mean())
             test = data["test"]
             memo["test"] = evaluate(fitted, type(test)(test.x.double(), test.y), device=phi.device)[1]
-            memo["diagnostics"] = feature_diagnostics(phi)  # one SVD of n x N: cheap beside the forward passes
-        for k in ("train", "test", "diagnostics"):
+            if diagnose:
+                memo["diagnostics"] = feature_diagnostics(phi)
+        for k in ("train", "test") + (("diagnostics",) if diagnose else ()):
             out[k].append(memo[k])
     return out
