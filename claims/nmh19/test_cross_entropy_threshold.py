@@ -13,6 +13,11 @@ from losslab.seeds import claim_seed
 DT = torch.float64
 
 
+def lemma_bound(N: int) -> float:
+    """Lemma 2.1's threshold log(2)/N."""
+    return math.log(2) / N
+
+
 def error_rate(logits, labels):
     return (logits.argmax(1) != labels).double().mean().item()
 
@@ -75,4 +80,4 @@ def test_check_rejects_a_larger_threshold(claim, evidence):
     evidence.record(measured={"loss·N/log2": loss * N / math.log(2)}, criterion="implication rejected",
                     removes="the threshold's exact value: log(2)/N raised by tightness_rel")
     evidence.headline("loss·N/log2 of a case with a training error", loss * N / math.log(2))
-    assert loss < (1 + tightness) * math.log(2) / N and error_rate(logits, labels) > 0
+    assert loss < (1 + tightness) * lemma_bound(N) and error_rate(logits, labels) > 0

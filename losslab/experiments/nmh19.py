@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from losslab.probes.random_features import fit_on_features, skip_features_and_base
-from losslab.stats import mean_std, t_interval
+from losslab.stats import mean_std, smallest_detected_shift, t_interval
 
 NETS_TABLE2 = ("vgg11", "vgg13", "vgg16", "densenet121")
 ACTIVATIONS = ("sigmoid", "softplus")  # softplus with beta = 20 (losslab.nets.activations)
@@ -125,9 +125,13 @@ def feature_diagnostics(phi: torch.Tensor) -> dict:
             "participation": float(sc.sum() ** 2 / (sc ** 2).sum())}
 
 
-def paired_lower(a, b) -> float:
-    """95% t lower bound of mean(a - b) over paired runs."""
-    return t_interval([x - y for x, y in zip(a, b)])[0]
+def detectable_gap(diffs, needed: float) -> float:
+    """Power of the rule "95% t lower bound of mean(diffs) > 0": the smallest gap, in steps of needed / 10 up to
+    4 x needed, that the rule detects when planted on the measured spread (diffs centred, plus the gap); inf if none."""
+    mean = sum(diffs) / len(diffs)
+    centred = [d - mean for d in diffs]
+    shifts = [needed * k / 10 for k in range(1, 41)]
+    return smallest_detected_shift(lambda gap: t_interval([c + gap for c in centred])[0] > 0, shifts)
 
 
 def summary(values) -> str:
