@@ -141,9 +141,10 @@ def test_rand_reaches_zero_training_error_with_n_skip_neurons(evidence, recipe_d
     rows, seeds, conds = {}, [], {}
     for data, name in RAND_RECIPES.items():
         n = recipe_for(name, tier).n_train
-        rand = _rand(name, tier, recipe_data_for, device, NMH19_RUNS[tier], skip_neurons=n, diagnose=True)
+        # cond(Phi) by an SVD only at the cpu tier: at n = N = 50,000 it costs more than the fit
+        rand = _rand(name, tier, recipe_data_for, device, NMH19_RUNS[tier], skip_neurons=n, diagnose=tier == "cpu")
         rows[data] = rand["train"]
-        conds[data] = [d["cond"] for d in rand["diagnostics"]]
+        conds[data] = [d["cond"] for d in rand.get("diagnostics", [])]
         seeds += rand["seeds"]
     evidence.headline("rand train accuracy at N = n (min over runs, MNIST and CIFAR-10)",
                       min(min(v) for v in rows.values()))

@@ -170,7 +170,7 @@ def rand_accuracies(key, build, data: dict, seeds, diagnose: bool = False) -> di
     at the paper's n = N = 50,000, so only on request)."""
     from losslab.train.trainer import evaluate  # the trainer's accuracy, on the float64 fitted net
 
-    out = {"train": [], "test": [], "seeds": list(seeds), "diagnostics": []}
+    out = {"train": [], "test": [], "seeds": list(seeds)} | ({"diagnostics": []} if diagnose else {})
     for seed in seeds:
         memo = _RAND_MEMO.setdefault((key, seed), {})
         if "train" not in memo or (diagnose and "diagnostics" not in memo):
