@@ -209,13 +209,13 @@ def saturation_points(claim):
         for loss in claim.threshold("saturated_losses"):
             t = math.log((CLASSES - 1) / math.expm1(loss))
             points.append((f"draw {i}, loss {loss:g}", Phi, labels, t * W))
-        for sign in (-1, 1):
+        for shift in (-claim.threshold("sigmoid_saturation_shift"), claim.threshold("sigmoid_saturation_shift")):
             shifted, offset = U.clone(), 0
             for w_shape, b_shape in net.weight_shapes():
                 offset += math.prod(w_shape)
-                shifted[offset:offset + b_shape[0]] += sign * claim.threshold("sigmoid_saturation_shift")
+                shifted[offset:offset + b_shape[0]] += shift
                 offset += b_shape[0]
-            points.append((f"draw {i}, pre-activations {sign:+d} shift", net.feature_matrix(shifted, X), labels, V))
+            points.append((f"draw {i}, pre-activations {shift:+g}", net.feature_matrix(shifted, X), labels, V))
     return points
 
 
