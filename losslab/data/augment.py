@@ -20,7 +20,7 @@ def crop_flip(x: torch.Tensor, generator: torch.Generator, pad: int = 4) -> torc
     cols = (dx[:, None] + torch.where(flip[:, None], width - 1 - cols_plain, cols_plain)).to(x.device)
     padded = torch.nn.functional.pad(x, (pad, pad, pad, pad))
     b = torch.arange(batch, device=x.device)[:, None, None]
-    return padded[b, :, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2).contiguous()
+    return padded[b, :, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)  # NHWC strides: channels_last
 
 
 def augment(x: torch.Tensor, kind: str, generator: torch.Generator) -> torch.Tensor:

@@ -1,1 +1,1 @@
-"""Experiment pipelines per paper: recipes' settings, measurements that return evidence (usable outside pytest)."""
+"""Experiments layer: per paper, the recipes per tier and the measurements the claim tests assert on (DESIGN.md)."""
