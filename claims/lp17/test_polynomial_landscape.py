@@ -3,7 +3,7 @@
 P(z) = z + z^2 (ℓ = 2) or z + z^3 (ℓ = 3) replaces the ReLU; the unknowns are the weights.
 """
 
-import math
+import functools
 
 import numpy as np
 import pytest
@@ -122,31 +122,85 @@ BEZ_CASES = [  # (name, ℓ, d, output(P), unknowns, inputs, targets)
 ]
 
 
-@pytest.mark.claim("LP17-BEZ")
-def test_isolated_solutions_within_bezout_bound(evidence):
-    rows, violations = {}, []
+@functools.cache
+def bez_rows():
+    """Per square system: the paper's ℓ^{Nd}, the Bezout number of the actual degrees, exact counts."""
+    rows = {}
     for name, ell, depth, net, unknowns, xs, ys in BEZ_CASES:
         P = polynomial_activation(ACTIVATIONS[ell])
         eqs = zero_error_system(net(P), unknowns, xs, ys)
         n = len(eqs)
-        assert n == len(unknowns)
-        bound = bezout_bound(eqs, unknowns)
+        assert n == len(unknowns), f"{name}: not square"
         c = count_solutions(eqs, unknowns)
-        key = f"{name}, ℓ={ell}, K=N={n}"
-        rows[key] = {"Bezout": bound, "complex (with mult.)": c.with_multiplicity,
-                     "complex (distinct)": c.distinct_complex, "real": c.distinct_real,
-                     "paper ℓ^(Nd)": ell ** (n * depth), "Shub-Smale ℓ^(Nd/2)": ell ** (n * depth / 2),
-                     "sqrt(Bezout)": math.sqrt(bound)}
-        if not (c.zero_dimensional and c.distinct_real <= c.distinct_complex <= c.with_multiplicity <= bound):
-            violations.append((key, c, bound))
-    evidence.record(measured=rows, dtype="exact (sympy Gröbner, Sturm)", device="cpu",
-                    criterion="zero-dimensional and real <= distinct complex <= with multiplicity <= Bezout",
-                    note="real counts are for these data; Shub-Smale is an expectation over random (Kostlan) "
-                         "systems, not a bound. Homogeneous P gives scaling orbits (see the control).")
-    assert not violations, f"{violations}"
+        rows[f"{name}, ℓ={ell}, d={depth}, K=N={n}"] = {
+            "ell": ell, "N": n, "d": depth, "paper ℓ^(Nd)": ell ** (n * depth), "Bezout": bezout_bound(eqs, unknowns),
+            "zero-dimensional": c.zero_dimensional, "complex (with mult.)": c.with_multiplicity,
+            "complex (distinct)": c.distinct_complex, "real": c.distinct_real}
+    return rows
 
 
-@pytest.mark.claim("LP17-BEZ", control=True)
+def _bez_evidence(evidence, rows, key, paper_key):
+    worst = min(rows.values(), key=lambda r: r[key] / r[paper_key])
+    evidence.headline(f"{key} / {paper_key}, worst system", worst[key] / worst[paper_key], paper=1)
+    evidence.record(measured=rows, dtype="exact (sympy Gröbner, Sturm)", device="cpu")
+
+
+@pytest.mark.claim("LP17-BEZ", parts=["bezout_bound"])
+def test_isolated_solutions_within_bezout_bound(evidence):
+    rows = bez_rows()
+    _bez_evidence(evidence, rows, "complex (with mult.)", "Bezout")
+    for key, r in rows.items():
+        assert r["zero-dimensional"] and r["real"] <= r["complex (distinct)"] <= r["complex (with mult.)"] <= r["Bezout"], key
+
+
+@pytest.mark.xfail(strict=True, reason="not reproduced: the linear weights raise each equation's degree above ℓ^d "
+                   "(LP17-DEG), so the Bezout number exceeds ℓ^{Nd}: 27 vs 8 for a·P(wx+b), ℓ=2, N=3")
+@pytest.mark.claim("LP17-BEZ", parts=["bezout_number"])
+def test_bezout_number_is_ell_to_the_nd(evidence):
+    rows = bez_rows()
+    _bez_evidence(evidence, rows, "Bezout", "paper ℓ^(Nd)")
+    assert all(r["Bezout"] == r["paper ℓ^(Nd)"] for r in rows.values()), rows
+
+
+@pytest.mark.xfail(strict=True, reason="not reproduced: the networks' systems have far fewer isolated complex "
+                   "solutions than ℓ^{Nd}: a·P(wx+b) has 2 (ℓ=2) and 3 (ℓ=3) against 8 and 27")
+@pytest.mark.claim("LP17-BEZ", parts=["complex_count"])
+def test_complex_solutions_number_ell_to_the_nd(evidence):
+    rows = bez_rows()
+    _bez_evidence(evidence, rows, "complex (distinct)", "paper ℓ^(Nd)")
+    assert all(r["complex (distinct)"] >= r["paper ℓ^(Nd)"] for r in rows.values()), rows
+
+
+@pytest.mark.xfail(strict=True, reason="not reproduced: three of the six systems have no real solution at all "
+                   "(ℓ^{Nd/2} = 2.8 to 5.2)")
+@pytest.mark.claim("LP17-BEZ", parts=["real_count"])
+def test_real_solutions_reach_the_shub_smale_estimate(evidence, claim):
+    rows = bez_rows()
+    exponent = claim.threshold("shub_smale_exponent")
+    for r in rows.values():
+        r["Shub-Smale ℓ^(Nd/2)"] = r["ell"] ** (r["N"] * r["d"] * exponent)
+    _bez_evidence(evidence, rows, "real", "Shub-Smale ℓ^(Nd/2)")
+    assert all(r["real"] >= r["Shub-Smale ℓ^(Nd/2)"] for r in rows.values()), rows
+
+
+@pytest.mark.claim("LP17-BEZ", parts=["complex_count", "bezout_number"], control=True)
+def test_generic_dense_system_reaches_ell_to_the_nd(evidence):
+    """N = 3 dense quadratics (every monomial, random integer coefficients): the structure of the networks'
+    equations removed, the counter finds the ℓ^{Nd} = 8 solutions the networks' systems fall short of."""
+    rng = np.random.default_rng(claim_seed("LP17-BEZ", 0))
+    unknowns, ell, depth = [a, w, b], min(ACTIVATIONS), 1
+    monomials = list(sp.itermonomials(unknowns, ell ** depth))
+    eqs = [sum(int(c) * m for c, m in zip(rng.integers(-5, 6, len(monomials)), monomials)) for _ in unknowns]
+    c = count_solutions(eqs, unknowns)
+    n = len(eqs)
+    evidence.record(removes="the networks' structure: a dense system of the same size and degree",
+                    measured={"complex": c.distinct_complex, "real": c.distinct_real,
+                              "Bezout": bezout_bound(eqs, unknowns)}, device="cpu")
+    evidence.headline("complex solutions / ℓ^(Nd)", c.distinct_complex / ell ** (n * depth))
+    assert c.distinct_complex == bezout_bound(eqs, unknowns) == ell ** (n * depth)
+
+
+@pytest.mark.claim("LP17-BEZ", parts=["bezout_bound"], control=True)
 def test_scaling_symmetry_makes_solutions_non_isolated(evidence):
     """P(z) = z^2 (homogeneous): (a, w, b) -> (a/λ^2, λw, λb) keeps a·P(wx+b); data planted from (2, 1, 1).
 
@@ -162,7 +216,7 @@ def test_scaling_symmetry_makes_solutions_non_isolated(evidence):
     evidence.record(measured={"zero-dimensional (free)": free.zero_dimensional,
                               "solutions after gauge a=2": gauged.distinct_complex}, device="cpu")
     assert not free.zero_dimensional
-    assert (gauged.distinct_complex, gauged.distinct_real) == (2, 2)
+    assert gauged.distinct_complex == gauged.distinct_real == len([(1, 1), (-1, -1)])
 
 
 # ---------------------------------------------------------------- LP17-DIM

@@ -52,7 +52,7 @@ def square_loss(net: nn.Module, x, y):
     return (lambda theta: 0.5 * (residuals(theta) ** 2).sum()), residuals
 
 
-def lbfgs(loss, theta0, rounds: int = 3) -> torch.Tensor:
+def lbfgs(loss, theta0, rounds: int = 1) -> torch.Tensor:
     """Full-batch L-BFGS (strong Wolfe) from θ0, `rounds` restarts of <= 300 iterations (stops at |∇L| 1e-13)."""
     theta = theta0.clone().requires_grad_(True)
     opt = torch.optim.LBFGS([theta], lr=1, max_iter=300, history_size=50, tolerance_grad=1e-13,
