@@ -153,8 +153,9 @@ def test_isolated_solutions_within_bezout_bound(evidence):
         assert r["zero-dimensional"] and r["real"] <= r["complex (distinct)"] <= r["complex (with mult.)"] <= r["Bezout"], key
 
 
-@pytest.mark.xfail(strict=True, reason="not reproduced: the linear weights raise each equation's degree above ℓ^d "
-                   "(LP17-DEG), so the Bezout number exceeds ℓ^{Nd}: 27 vs 8 for a·P(wx+b), ℓ=2, N=3")
+@pytest.mark.xfail(strict=True, reason="not reproduced: the linear weights raise the equations' degree above ℓ^d "
+                   "(LP17-DEG): the Bezout number exceeds ℓ^{Nd} in 5 of 6 systems (a·P(wx+b): 27 vs 8 at ℓ=2, "
+                   "64 vs 27 at ℓ=3; P(W·P(wx)): 36 vs 16); equal (16) only for Fig. 7 with w1, w2 unknown")
 @pytest.mark.claim("LP17-BEZ", parts=["bezout_number"])
 def test_bezout_number_is_ell_to_the_nd(evidence):
     rows = bez_rows()
@@ -162,8 +163,9 @@ def test_bezout_number_is_ell_to_the_nd(evidence):
     assert all(r["Bezout"] == r["paper ℓ^(Nd)"] for r in rows.values()), rows
 
 
-@pytest.mark.xfail(strict=True, reason="not reproduced: the networks' systems have far fewer isolated complex "
-                   "solutions than ℓ^{Nd}: a·P(wx+b) has 2 (ℓ=2) and 3 (ℓ=3) against 8 and 27")
+@pytest.mark.xfail(strict=True, reason="not reproduced: 4 of 6 systems have fewer isolated complex solutions "
+                   "than ℓ^{Nd}: a·P(wx+b) 2 vs 8 (ℓ=2) and 6 vs 27 (ℓ=3), P(W·P(wx)) 4 vs 16, the inconsistent "
+                   "system 0 vs 16; the two Fig. 7 systems reach 16")
 @pytest.mark.claim("LP17-BEZ", parts=["complex_count"])
 def test_complex_solutions_number_ell_to_the_nd(evidence):
     rows = bez_rows()
@@ -171,8 +173,9 @@ def test_complex_solutions_number_ell_to_the_nd(evidence):
     assert all(r["complex (distinct)"] >= r["paper ℓ^(Nd)"] for r in rows.values()), rows
 
 
-@pytest.mark.xfail(strict=True, reason="not reproduced: three of the six systems have no real solution at all "
-                   "(ℓ^{Nd/2} = 2.8 to 5.2)")
+@pytest.mark.xfail(strict=True, reason="not reproduced: 3 of 6 systems have no real solution (a·P(wx+b) at "
+                   "ℓ=2, 3 against ℓ^{Nd/2} = 2.8, 5.2; the inconsistent system against 4); the others have 4, 6, 10 "
+                   "against 4")
 @pytest.mark.claim("LP17-BEZ", parts=["real_count"])
 def test_real_solutions_reach_the_shub_smale_estimate(evidence, claim):
     rows = bez_rows()
