@@ -12,7 +12,7 @@ def _row(report, cid):
 def test_identical_reports_have_no_differences(sample_report):
     diff = compare_reports(sample_report, copy.deepcopy(sample_report))
     assert diff["status_changes"] == diff["regressions"] == diff["moved"] == diff["changed"] == []
-    assert "regressions (reproduced -> other): 0" in render_text(diff)
+    assert "regressions (status got worse): 0" in render_text(diff)
 
 
 def test_reproduced_to_not_reproduced_is_a_regression(sample_report):
