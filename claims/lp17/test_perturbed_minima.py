@@ -269,7 +269,7 @@ def branches(data, setting, tier, pytestconfig):
 def _ordering(claim, splits, distances):
     """Spearman(split epoch, distance) < 0: exact one-sided permutation p < alpha and the interval below 0."""
     rho, lo, hi = spearman_interval(splits, distances)
-    p = spearman_permutation_test(splits, distances, alternative="less")
+    _, p = spearman_permutation_test(splits, distances, alternative="less")
     return hi < 0 and p < claim.threshold("alpha"), {"rho": rho, "interval": (lo, hi), "p (rho < 0)": p}
 
 

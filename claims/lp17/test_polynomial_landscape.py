@@ -73,26 +73,28 @@ def test_degree_of_zero_error_equations(evidence):
 @pytest.mark.claim("LP17-DEG")
 def test_paper_degree_holds_when_only_first_layer_weights_are_unknown(evidence):
     """Fig. 7 with W fixed and (w1, w2) unknown: P(c1 P(lin) + c2 P(lin) + c3) has degree exactly ℓ^2."""
-    P = polynomial_activation(ACTIVATIONS[2])
+    ell, depth = min(ACTIVATIONS), DEG_CASES[0][3]  # ℓ = 2, Fig. 7's depth
+    P = polynomial_activation(ACTIVATIONS[ell])
     fixed = {0: sp.Rational(1, 2), 1: sp.Rational(-1, 3), 2: sp.Rational(1, 3), 5: sp.Rational(1, 5)}
     unknowns = [FIG7_WEIGHTS[3], FIG7_WEIGHTS[4]]
     out = lambda x, g: fig7_output(x, [fixed.get(k, None) or g[k - 3] for k in range(6)], P)
     eqs = zero_error_system(out, unknowns, X4[:2], [1, 2])
     degrees = [total_degree(e, unknowns) for e in eqs]
     evidence.record(measured={"degrees (w1, w2 unknown, ℓ=2)": degrees}, dtype="exact (sympy)", device="cpu")
-    assert degrees == [paper_degree(2, 2)] * 2
+    assert all(d == paper_degree(ell, depth) for d in degrees)
 
 
 @pytest.mark.claim("LP17-DEG", control=True)
 def test_degree_check_detects_planted_wrong_degree(evidence):
     """An extra linear layer (a scalar weight s times the Fig. 7 output) raises the degree by one."""
-    P = polynomial_activation(ACTIVATIONS[2])
+    ell, depth = min(ACTIVATIONS), DEG_CASES[0][3]  # ℓ = 2, Fig. 7's depth
+    P = polynomial_activation(ACTIVATIONS[ell])
     s = sp.Symbol("s")
     unknowns = [*FIG7_WEIGHTS, s]
     eqs = zero_error_system(lambda x, g: g[6] * fig7_output(x, g[:6], P), unknowns, X4[:2], [1, 2])
-    found = degree_mismatches(eqs, unknowns, composed_degree(2, 2))
+    found = degree_mismatches(eqs, unknowns, composed_degree(ell, depth))
     evidence.record(measured={"mismatches (index, degree)": found}, dtype="exact (sympy)", device="cpu")
-    assert found == [(0, 7), (1, 7)]
+    assert found == [(i, composed_degree(ell, depth) + 1) for i in range(len(eqs))]
 
 
 # ---------------------------------------------------------------- LP17-BEZ
@@ -219,7 +221,8 @@ def test_scaling_symmetry_makes_solutions_non_isolated(evidence):
     evidence.record(measured={"zero-dimensional (free)": free.zero_dimensional,
                               "solutions after gauge a=2": gauged.distinct_complex}, device="cpu")
     assert not free.zero_dimensional
-    assert gauged.distinct_complex == gauged.distinct_real == len([(1, 1), (-1, -1)])
+    planted = (1, 1)  # (w, b)
+    assert gauged.distinct_complex == gauged.distinct_real == len({planted, tuple(-v for v in planted)})
 
 
 # ---------------------------------------------------------------- LP17-DIM
@@ -275,5 +278,5 @@ def test_dimension_check_rejects_degenerate_data(evidence):
     evidence.record(measured={"dimensions (duplicate x, same y)": dims, "K-N": 3,
                               "zeros found (duplicate x, different y)": len(inconsistent)},
                     seeds=[seed], dtype="float64", device="cpu")
-    assert points and all(d == len(unknowns) - 4 + 1 for d in dims)
+    assert points and all(d == len(unknowns) - len(xs) + 1 for d in dims)
     assert not inconsistent
