@@ -21,7 +21,7 @@ def _minima(n_points, gradient_tol, eigenvalue_tol, zero_loss):
     seeds = claim_seeds("LP17-PROP1", 3)
     zero = [verified_minimum(a, w, n_points, s, gradient_tol, eigenvalue_tol, zero_loss)
             for a, w in ZERO_ERROR_NETS for s in seeds]
-    nonzero = [verified_minimum(*NONZERO_NET, n_points, s, gradient_tol, eigenvalue_tol)[0] for s in seeds]
+    nonzero = [verified_minimum(*NONZERO_NET, n_points, s, gradient_tol, eigenvalue_tol, inits=2)[0] for s in seeds]
     return zero, nonzero
 
 
