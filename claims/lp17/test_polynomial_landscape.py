@@ -152,27 +152,29 @@ def test_isolated_solutions_within_bezout_bound(evidence):
     rows = bez_rows()
     _bez_evidence(evidence, rows, "complex (with mult.)", "Bezout")
     for key, r in rows.items():
-        assert r["zero-dimensional"] and r["real"] <= r["complex (distinct)"] <= r["complex (with mult.)"] <= r["Bezout"], key
+        assert r["zero-dimensional"], key
+        assert r["real"] <= r["complex (distinct)"] <= r["complex (with mult.)"] <= r["Bezout"], key
 
 
-@pytest.mark.xfail(strict=True, reason="not reproduced: the linear weights raise the equations' degree above ℓ^d "
-                   "(LP17-DEG): the Bezout number exceeds ℓ^{Nd} in 5 of 6 systems (a·P(wx+b): 27 vs 8 at ℓ=2, "
-                   "64 vs 27 at ℓ=3; P(W·P(wx)): 36 vs 16); equal (16) only for Fig. 7 with w1, w2 unknown")
-@pytest.mark.claim("LP17-BEZ", parts=["bezout_number"])
-def test_bezout_number_is_ell_to_the_nd(evidence):
+BEZ_NOT_REPRODUCED = {
+    "bezout_number": "not reproduced: the linear weights raise the equations' degree above ℓ^d (LP17-DEG): the "
+                     "Bezout number exceeds ℓ^{Nd} in 5 of 6 systems (a·P(wx+b): 27 vs 8 at ℓ=2, 64 vs 27 at ℓ=3; "
+                     "P(W·P(wx)): 36 vs 16); equal (16) only for Fig. 7 with w1, w2 unknown",
+    "complex_count": "not reproduced: 4 of 6 systems have fewer isolated complex solutions than ℓ^{Nd}: a·P(wx+b) "
+                     "2 vs 8 (ℓ=2) and 6 vs 27 (ℓ=3), P(W·P(wx)) 4 vs 16, the inconsistent system 0 vs 16; the two "
+                     "Fig. 7 systems reach 16",
+}
+
+
+@pytest.mark.claim("LP17-BEZ", parts=["{part}"])
+@pytest.mark.parametrize("part, key", [
+    pytest.param(part, key, marks=pytest.mark.xfail(strict=True, reason=BEZ_NOT_REPRODUCED[part]))
+    for part, key in (("bezout_number", "Bezout"), ("complex_count", "complex (distinct)"))])
+def test_paper_count_is_ell_to_the_nd(evidence, part, key):
+    """bezout_number: the Bezout number of the actual degrees; complex_count: the isolated complex solutions."""
     rows = bez_rows()
-    _bez_evidence(evidence, rows, "Bezout", "paper ℓ^(Nd)")
-    assert all(r["Bezout"] == r["paper ℓ^(Nd)"] for r in rows.values()), rows
-
-
-@pytest.mark.xfail(strict=True, reason="not reproduced: 4 of 6 systems have fewer isolated complex solutions "
-                   "than ℓ^{Nd}: a·P(wx+b) 2 vs 8 (ℓ=2) and 6 vs 27 (ℓ=3), P(W·P(wx)) 4 vs 16, the inconsistent "
-                   "system 0 vs 16; the two Fig. 7 systems reach 16")
-@pytest.mark.claim("LP17-BEZ", parts=["complex_count"])
-def test_complex_solutions_number_ell_to_the_nd(evidence):
-    rows = bez_rows()
-    _bez_evidence(evidence, rows, "complex (distinct)", "paper ℓ^(Nd)")
-    assert all(r["complex (distinct)"] >= r["paper ℓ^(Nd)"] for r in rows.values()), rows
+    _bez_evidence(evidence, rows, key, "paper ℓ^(Nd)")
+    assert all(r[key] == r["paper ℓ^(Nd)"] for r in rows.values()), rows
 
 
 @pytest.mark.xfail(strict=True, reason="not reproduced: 3 of 6 systems have no real solution (a·P(wx+b) at "

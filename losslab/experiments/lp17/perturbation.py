@@ -148,13 +148,14 @@ SETTINGS = {
     # end on 128 images it widens the margins until 0.1·S noise no longer breaks zero train error (0/8 draws
     # after 100 epochs), so the return to zero error would not be exercised. GD lr 0.01 = the paper's SGD lr
     # (it gives none for GD); from the SGD end point lr 0.05 / 0.02 first spike to 20% / 3% train error.
-    "cpu": {"m_final_gd_epochs": 400, "m_final_stop_at_zero": True, "gd_lr": 0.01, "trunk_epochs": 150, "split_scale": 0.5, "branch_seeds": 2,
+    "cpu": {"m_final_gd_epochs": 400, "m_final_stop_at_zero": True, "gd_lr": 0.01, "trunk_epochs": 150,
+            "split_scale": 0.5, "branch_seeds": 2,
             "reduced": "128 CIFAR-10 images, DCNN widths (8, 16, 16) + hidden 32 (12,266 params), SGD batch 32, "
                        "M_final's GD phase stopped at the first zero train error, BGD trunk 150 epochs "
                        "with the split epochs halved"},
     # gpu / paper: M_final = 60 SGD + 400 GD epochs (§4.4);
     # trunk 300 BGD epochs (Fig. 4 does not say how long the branches run after the last split at 200).
-    "gpu": {"m_final_gd_epochs": 400, "m_final_stop_at_zero": False, "gd_lr": 0.01, "trunk_epochs": 300, "split_scale": 1.0, "branch_seeds": 2,
-            "reduced": None},
+    "gpu": {"m_final_gd_epochs": 400, "m_final_stop_at_zero": False, "gd_lr": 0.01, "trunk_epochs": 300,
+            "split_scale": 1.0, "branch_seeds": 2, "reduced": None},
 }
 SETTINGS["paper"] = SETTINGS["gpu"]

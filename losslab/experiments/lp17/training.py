@@ -13,16 +13,17 @@ def final(metrics: list[dict], key: str) -> list[float]:
     return [m["final"][key] for m in metrics]
 
 
-def loss_plateaued(history: list[dict], window: float, fraction: float) -> bool:
-    """The train loss fell by less than `fraction` of its value over the last `window` share of the epochs."""
+def late_loss_decrease(history: list[dict], window: float) -> float:
+    """Share of the train loss removed over the last `window` share of the epochs run."""
     epochs = history[-1]["epoch"]
     start = [r for r in history if r["epoch"] >= epochs * (1 - window)][0]["train_loss"]
-    return start - history[-1]["train_loss"] < fraction * start
+    return (start - history[-1]["train_loss"]) / start
 
 
 def stuck(metrics: dict, window: float, fraction: float) -> bool:
-    """Stuck: not at 100% train accuracy when the budget ran out, with a plateaued loss."""
-    return metrics["final"]["train_acc"] < 1 and loss_plateaued(metrics["history"], window, fraction)
+    """Stuck: not at 100% train accuracy when the budget ran out, the loss on a plateau (the last `window`
+    of the epochs removed less than `fraction` of it)."""
+    return metrics["final"]["train_acc"] < 1 and late_loss_decrease(metrics["history"], window) < fraction
 
 
 def paired_gap(a: list[float], b: list[float]) -> tuple[float, float, float]:
