@@ -21,7 +21,7 @@ from losslab.probes.mds import classical_mds, cosine_dissimilarity
 from losslab.probes.perturb import full_batch_gd
 from losslab.report.figures import pyplot_or_none, save_figure
 from losslab.seeds import claim_seed
-from losslab.stats import clopper_pearson, spearman_interval, spearman_permutation_test
+from losslab.stats import clopper_pearson, smallest_detected_shift, spearman_interval, spearman_permutation_test
 
 RECIPE = "lp17-perturb-dcnn-cifar10"
 
@@ -341,8 +341,12 @@ def test_perturbations_at_a_zero_error_minimum_do_not_lower_the_loss(evidence, c
                                                                      device):
     profile = _profile(claim, m_final(0)[0], data)
     ok, upper = _never_lower(claim, profile)
-    evidence.headline("perturbations lowering the train loss", profile["lowered"] / len(profile["rows"]),
-                      interval=(0, upper))
+    draws = len(profile["rows"])
+    evidence.headline("perturbations lowering the train loss", profile["lowered"] / draws, interval=(0, upper))
+    flagged = smallest_detected_shift(lambda share: not _never_lower(claim, {**profile, "lowered": round(share * draws)})[0],
+                                      [k / draws for k in range(draws + 1)])
+    evidence.power(detectable=flagged, needed=claim.threshold("lowering_fraction_max"),
+                   method=f"planted share of lowering draws among {draws}: the smallest the Clopper-Pearson check flags")
     evidence.record(measured={**_m_final_evidence(m_final, setting), "lowered": profile["lowered"],
                               "draws": len(profile["rows"]), "CP upper": upper, "base loss": profile["base loss"]},
                     seeds=[claim_seed("LP17-MONO", 0)], dtype="float32", device=device, reduced=setting["reduced"])
