@@ -64,7 +64,7 @@ def test_zero_error_minima_have_at_least_k_minus_n_zero_eigenvalues(evidence, cl
                               "starts tried": [_rows(claim, tried) for _, tried in zero if len(tried) > 1]},
                     seeds=sorted({p.seed for p in points}), dtype="float64", device="cpu")
     for p in points:
-        assert is_minimum(claim, p) and p.loss <= claim.threshold("zero_loss_max"), f"not a zero-error minimum: {p.row(tol)}"
+        assert is_minimum(claim, p) and p.loss <= claim.threshold("zero_loss_max"), f"no zero-error minimum: {p.row(tol)}"
         assert degenerate(claim, p), f"fewer than K - N zero eigenvalues: {p.row(tol)}"
 
 

@@ -227,19 +227,22 @@ def test_control_same_basin_check_rejects_an_epoch_zero_split(evidence, claim, c
                                                                report_figure_dir):
     ok, excess, tol = _same_basin(claim, data, curves["barrier"])
     evidence.record(removes="the shared basin: endpoints split at epoch 0 (independent inits)")
-    _record_curves(evidence, curves["barrier"], excess, tol, report_figure_dir, "LP17-INTERP-epoch0.png", device, setting)
+    _record_curves(evidence, curves["barrier"], excess, tol, report_figure_dir, "LP17-INTERP-epoch0.png", device,
+                   setting)
     assert not ok, f"no barrier between independent inits: {excess} (tolerances {tol})"
 
 
 @pytest.mark.claim("LP17-INTERP", parts=["barrier"])
 def test_models_split_at_epoch_zero_show_a_barrier(evidence, claim, curves, data, setting, device, report_figure_dir):
     ok, excess, tol = _barrier(claim, data, curves["barrier"])
-    _record_curves(evidence, curves["barrier"], excess, tol, report_figure_dir, "LP17-INTERP-epoch0.png", device, setting)
+    _record_curves(evidence, curves["barrier"], excess, tol, report_figure_dir, "LP17-INTERP-epoch0.png", device,
+                   setting)
     assert ok, f"no barrier between independent inits: {excess} (tolerances {tol})"
 
 
 @pytest.mark.claim("LP17-INTERP", parts=["barrier"], control=True)
-def test_control_barrier_check_rejects_same_basin_pairs(evidence, claim, curves, data, setting, device, report_figure_dir):
+def test_control_barrier_check_rejects_same_basin_pairs(evidence, claim, curves, data, setting, device,
+                                                        report_figure_dir):
     ok, excess, tol = _barrier(claim, data, curves["same_basin"])
     evidence.record(removes="the early split: endpoints are retrained perturbations of one M_final")
     _record_curves(evidence, curves["same_basin"], excess, tol, report_figure_dir, "LP17-INTERP-same-basin.png",
@@ -343,10 +346,12 @@ def test_perturbations_at_a_zero_error_minimum_do_not_lower_the_loss(evidence, c
     ok, upper = _never_lower(claim, profile)
     draws = len(profile["rows"])
     evidence.headline("perturbations lowering the train loss", profile["lowered"] / draws, interval=(0, upper))
-    flagged = smallest_detected_shift(lambda share: not _never_lower(claim, {**profile, "lowered": round(share * draws)})[0],
-                                      [k / draws for k in range(draws + 1)])
+    flagged = smallest_detected_shift(
+        lambda share: not _never_lower(claim, {**profile, "lowered": round(share * draws)})[0],
+        [k / draws for k in range(draws + 1)])
     evidence.power(detectable=flagged, needed=claim.threshold("lowering_fraction_max"),
-                   method=f"planted share of lowering draws among {draws}: the smallest the Clopper-Pearson check flags")
+                   method=f"planted share of lowering draws among {draws}: the smallest the Clopper-Pearson "
+                          "check flags")
     evidence.record(measured={**_m_final_evidence(m_final, setting), "lowered": profile["lowered"],
                               "draws": len(profile["rows"]), "CP upper": upper, "base loss": profile["base loss"]},
                     seeds=[claim_seed("LP17-MONO", 0)], dtype="float32", device=device, reduced=setting["reduced"])

@@ -53,7 +53,8 @@ def test_control_net_smaller_than_the_data_stops_short(trained_net, tier, eviden
     params = count_parameters(make_model(recipe, 0))
     window = claim.threshold("plateau_window")
     evidence.record(removes=f"over-parametrization: {params} parameters for {recipe.n_train} points",
-                    measured={"final train acc": final(tiny, "train_acc"), "stuck (plateau)": [_stuck(claim, m) for m in tiny],
+                    measured={"final train acc": final(tiny, "train_acc"),
+                              "stuck (plateau)": [_stuck(claim, m) for m in tiny],
                               "loss share removed in the last quarter": [late_loss_decrease(m["history"], window)
                                                                          for m in tiny]},
                     seeds=[m["seed"] for m in tiny], dtype="float32")
@@ -74,7 +75,8 @@ def test_bgd_tests_worse_than_sgd(trained_net, evidence, claim):
                               "SGD test error %": scale * float(np.mean(sgd_err))},
                     seeds=[m["seed"] for m in bgd], dtype="float32", device="cpu", reduced=REDUCED)
     evidence.power(detectable=scale * (hi - lo) / 2, needed=claim.threshold("paper_gap_points"),
-                   method=f"95% t-interval half-width over {len(bgd)} paired seeds: the smallest gap it separates from 0")
+                   method=f"95% t-interval half-width over {len(bgd)} paired seeds: the smallest gap it separates "
+                          "from 0")
     if lo <= 0:
         evidence.inconclusive(f"the 95% interval of the gap [{scale * lo:.1f}, {scale * hi:.1f}] points reaches 0")
         return
