@@ -32,7 +32,7 @@ def cmd_list(args) -> int:
     claims = [catalog[cid] for cid in catalog.ids()]
     claims = [c for c in claims if (not args.paper or c.paper == args.paper) and (not args.kind or c.kind == args.kind)]
     for c in claims:
-        print(f"{c.id:<12} {c.kind:<9} {_short(c.locus, 24):<24} {_short(c.statement, 90)}")
+        print(f"{c.id:<12} {c.kind:<9} {len(c.parts):>2} part(s) {_short(c.locus, 24):<24} {_short(c.statement, 80)}")
     print(f"{len(claims)} claim(s)")
     return 0
 
