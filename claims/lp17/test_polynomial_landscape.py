@@ -60,6 +60,7 @@ def test_degree_of_zero_error_equations(evidence):
             measured[key] = degrees
             differences[key] = degrees[-1] - paper_degree(ell, depth)
             mismatches += [(key, m) for m in degree_mismatches(eqs, unknowns, composed_degree(ell, depth, top))]
+    evidence.headline("largest total degree - ℓ^d over the cases", max(differences.values()), paper=0)
     evidence.record(measured={"total degrees": measured, "degree - ℓ^d": differences},
                     criterion="every equation's degree == D_d with D_1 = ℓ, D_k = ℓ(D_(k-1)+1) (+1 for a "
                               "linear read-out); the paper's ℓ^d is exceeded (difference reported)",
@@ -93,7 +94,8 @@ def test_degree_check_detects_planted_wrong_degree(evidence):
     unknowns = [*FIG7_WEIGHTS, s]
     eqs = zero_error_system(lambda x, g: g[6] * fig7_output(x, g[:6], P), unknowns, X4[:2], [1, 2])
     found = degree_mismatches(eqs, unknowns, composed_degree(ell, depth))
-    evidence.record(measured={"mismatches (index, degree)": found}, dtype="exact (sympy)", device="cpu")
+    evidence.record(measured={"mismatches (index, degree)": found}, dtype="exact (sympy)", device="cpu",
+                    removes="the composed degree: an extra linear weight s multiplies the output")
     assert found == [(i, composed_degree(ell, depth) + 1) for i in range(len(eqs))]
 
 
@@ -221,7 +223,8 @@ def test_scaling_symmetry_makes_solutions_non_isolated(evidence):
                            [a, w, b])
     gauged = count_solutions(zero_error_system(lambda x, g: 2 * P(g[0] * x[0] + g[1]), [w, b], xs, ys), [w, b])
     evidence.record(measured={"zero-dimensional (free)": free.zero_dimensional,
-                              "solutions after gauge a=2": gauged.distinct_complex}, device="cpu")
+                              "solutions after gauge a=2": gauged.distinct_complex}, device="cpu",
+                    removes="isolated solutions: a homogeneous P (scaling symmetry)")
     assert not free.zero_dimensional
     planted = (1, 1)  # (w, b)
     assert gauged.distinct_complex == gauged.distinct_real == len({planted, tuple(-v for v in planted)})
@@ -277,7 +280,8 @@ def test_dimension_check_rejects_degenerate_data(evidence):
     dims = [zero_set_dimension_at(eqs, unknowns, p) for p in points]
     eqs_bad, _ = _dense_system(4, None, xs, [1, 2, 2, sp.Rational(1, 2)])
     inconsistent = random_real_solutions(eqs_bad, unknowns, starts=4, seed=seed)
-    evidence.record(measured={"dimensions (duplicate x, same y)": dims, "K-N": 3,
+    evidence.record(removes="generic data: a duplicated input",
+                    measured={"dimensions (duplicate x, same y)": dims, "K-N": 3,
                               "zeros found (duplicate x, different y)": len(inconsistent)},
                     seeds=[seed], dtype="float64", device="cpu")
     assert points and all(d == len(unknowns) - len(xs) + 1 for d in dims)
