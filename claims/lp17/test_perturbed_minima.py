@@ -89,6 +89,7 @@ def _record_returns(evidence, runs, claim, m_final, setting, device):
     return broken, final
 
 
+@pytest.mark.slow
 @pytest.mark.claim("LP17-FLAT", parts=["returns_to_zero"])
 def test_retraining_returns_perturbed_runs_to_zero_error(evidence, claim, flat_runs, m_final, setting, device):
     assert m_final(0)[1][-1] == 0, f"M_final not at zero train error ({m_final(0)[1][-1]})"
@@ -144,6 +145,7 @@ def _worst_error(runs):
     return max(max([r.error_after_noise] + r.errors) for r in runs)
 
 
+@pytest.mark.slow
 @pytest.mark.claim("LP17-SMALL", parts=["stays_at_zero"])
 def test_tiny_noise_keeps_zero_train_error_throughout_gd(evidence, claim, m_final, data, setting, device):
     runs = _small_runs(claim, m_final, data, setting)
@@ -283,6 +285,7 @@ def _ordering(claim, splits, distances):
     return hi < 0 and p < claim.threshold("alpha"), {"rho": rho, "interval": (lo, hi), "p (rho < 0)": p}
 
 
+@pytest.mark.slow
 @pytest.mark.claim("LP17-MDS", parts=["split_ordering"])
 def test_earlier_splits_end_farther_from_the_trunk(evidence, claim, branches, setting, device, report_figure_dir):
     distances = branch_distances(branches)
