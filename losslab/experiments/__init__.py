@@ -1,1 +1,1 @@
-"""Experiments: per paper, the pipelines that run a measurement and return its evidence (DESIGN.md, Layers)."""
+"""Experiments layer: per paper, the recipes per tier and the measurements the claim tests assert on (DESIGN.md)."""
