@@ -216,40 +216,32 @@ def _record_curves(evidence, curve_list, excess, tol, figure_dir, name, device, 
     _plot_curves(curve_list, figure_dir, name, evidence)
 
 
-@pytest.mark.claim("LP17-INTERP", parts=["same_basin"])
-def test_midpoint_of_same_basin_models_is_no_worse(evidence, claim, curves, data, setting, device, report_figure_dir):
-    ok, excess, tol = _same_basin(claim, data, curves["same_basin"])
-    _record_curves(evidence, curves["same_basin"], excess, tol, report_figure_dir, "LP17-INTERP-same-basin.png",
-                   device, setting)
-    assert ok, f"barrier between runs of one basin: {excess} (tolerances {tol})"
+INTERP_CHECKS = {"same_basin": _same_basin, "barrier": _barrier}
+FIGURES = {"same_basin": "LP17-INTERP-same-basin.png", "barrier": "LP17-INTERP-epoch0.png"}
+OTHER = {"same_basin": "barrier", "barrier": "same_basin"}
+REMOVES = {"same_basin": "the shared basin: endpoints split at epoch 0 (independent inits)",
+           "barrier": "the early split: endpoints are retrained perturbations of one M_final"}
 
 
-@pytest.mark.claim("LP17-INTERP", parts=["same_basin"], control=True)
-def test_control_same_basin_check_rejects_an_epoch_zero_split(evidence, claim, curves, data, setting, device,
-                                                               report_figure_dir):
-    ok, excess, tol = _same_basin(claim, data, curves["barrier"])
-    evidence.record(removes="the shared basin: endpoints split at epoch 0 (independent inits)")
-    _record_curves(evidence, curves["barrier"], excess, tol, report_figure_dir, "LP17-INTERP-epoch0.png", device,
-                   setting)
-    assert not ok, f"no barrier between independent inits: {excess} (tolerances {tol})"
+@pytest.mark.claim("LP17-INTERP", parts=["{part}"])
+@pytest.mark.parametrize("part", ["same_basin", "barrier"])
+def test_interpolation_midpoint(evidence, claim, part, curves, data, setting, device, report_figure_dir):
+    """same_basin: two retrained perturbations of M_final; barrier: two models split at epoch 0."""
+    ok, excess, tol = INTERP_CHECKS[part](claim, data, curves[part])
+    _record_curves(evidence, curves[part], excess, tol, report_figure_dir, FIGURES[part], device, setting)
+    assert ok, f"{part} check fails: {excess} (tolerances {tol})"
 
 
-@pytest.mark.claim("LP17-INTERP", parts=["barrier"])
-def test_models_split_at_epoch_zero_show_a_barrier(evidence, claim, curves, data, setting, device, report_figure_dir):
-    ok, excess, tol = _barrier(claim, data, curves["barrier"])
-    _record_curves(evidence, curves["barrier"], excess, tol, report_figure_dir, "LP17-INTERP-epoch0.png", device,
-                   setting)
-    assert ok, f"no barrier between independent inits: {excess} (tolerances {tol})"
-
-
-@pytest.mark.claim("LP17-INTERP", parts=["barrier"], control=True)
-def test_control_barrier_check_rejects_same_basin_pairs(evidence, claim, curves, data, setting, device,
-                                                        report_figure_dir):
-    ok, excess, tol = _barrier(claim, data, curves["same_basin"])
-    evidence.record(removes="the early split: endpoints are retrained perturbations of one M_final")
-    _record_curves(evidence, curves["same_basin"], excess, tol, report_figure_dir, "LP17-INTERP-same-basin.png",
-                   device, setting)
-    assert not ok, f"barrier between runs of one basin: {excess} (tolerances {tol})"
+@pytest.mark.claim("LP17-INTERP", parts=["{part}"], control=True)
+@pytest.mark.parametrize("part", ["same_basin", "barrier"])
+def test_control_interpolation_check_rejects_the_other_pair(evidence, claim, part, curves, data, setting, device,
+                                                            report_figure_dir):
+    """Each part's check on the other part's pair (only the split time differs): it rejects."""
+    other = OTHER[part]
+    ok, excess, tol = INTERP_CHECKS[part](claim, data, curves[other])
+    evidence.record(removes=REMOVES[part])
+    _record_curves(evidence, curves[other], excess, tol, report_figure_dir, FIGURES[other], device, setting)
+    assert not ok, f"{part} check passes on the {other} pair: {excess} (tolerances {tol})"
 
 
 def _plot_curves(curve_list, figure_dir, name, evidence):
