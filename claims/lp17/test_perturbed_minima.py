@@ -44,13 +44,13 @@ def m_final(trained_net, data, setting):
     full: the paper's whole GD phase (LP17-SMALL); else the tier's (at the cpu tier it stops at the first
     zero train error, see SETTINGS)."""
     @functools.cache
-    def get(run_index, full=False):
+    def build(run_index, stop_at_zero):
         model, metrics = trained_net(RECIPE, run_index)
         model = copy.deepcopy(model)
         errors = full_batch_gd(model, *data["train"], setting["m_final_gd_epochs"], setting["gd_lr"],
-                               stop_at_zero_error=setting["m_final_stop_at_zero"] and not full)
+                               stop_at_zero_error=stop_at_zero)
         return model, errors, metrics
-    return get
+    return lambda run_index, full=False: build(run_index, setting["m_final_stop_at_zero"] and not full)
 
 
 @pytest.fixture(scope="module")
