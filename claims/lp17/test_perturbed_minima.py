@@ -209,15 +209,17 @@ def _barrier(claim, data, curve_list):
     return min(excess["train"]) > tol["train"], excess, tol
 
 
-def _record_curves(evidence, curve_list, excess, tol, figure_dir, name, device, setting):
-    evidence.headline("midpoint train error - endpoint mean (largest pair)", max(excess["train"]))
+FIGURES = {"same_basin": "LP17-INTERP-same-basin.png", "barrier": "LP17-INTERP-epoch0.png"}
+
+
+def _record_curves(evidence, pair, curve_list, excess, tol, figure_dir, device, setting):
+    evidence.headline(f"midpoint train error - endpoint mean ({pair} pairs, largest)", max(excess["train"]))
     evidence.record(measured={"midpoint - endpoint mean": excess, "tolerances": tol, "curves": curve_list},
                     dtype="float32", device=device, reduced=setting["reduced"])
-    _plot_curves(curve_list, figure_dir, name, evidence)
+    _plot_curves(curve_list, figure_dir, FIGURES[pair], evidence)
 
 
 INTERP_CHECKS = {"same_basin": _same_basin, "barrier": _barrier}
-FIGURES = {"same_basin": "LP17-INTERP-same-basin.png", "barrier": "LP17-INTERP-epoch0.png"}
 OTHER = {"same_basin": "barrier", "barrier": "same_basin"}
 REMOVES = {"same_basin": "the shared basin: endpoints split at epoch 0 (independent inits)",
            "barrier": "the early split: endpoints are retrained perturbations of one M_final"}
@@ -228,7 +230,7 @@ REMOVES = {"same_basin": "the shared basin: endpoints split at epoch 0 (independ
 def test_interpolation_midpoint(evidence, claim, part, curves, data, setting, device, report_figure_dir):
     """same_basin: two retrained perturbations of M_final; barrier: two models split at epoch 0."""
     ok, excess, tol = INTERP_CHECKS[part](claim, data, curves[part])
-    _record_curves(evidence, curves[part], excess, tol, report_figure_dir, FIGURES[part], device, setting)
+    _record_curves(evidence, part, curves[part], excess, tol, report_figure_dir, device, setting)
     assert ok, f"{part} check fails: {excess} (tolerances {tol})"
 
 
@@ -240,7 +242,7 @@ def test_control_interpolation_check_rejects_the_other_pair(evidence, claim, par
     other = OTHER[part]
     ok, excess, tol = INTERP_CHECKS[part](claim, data, curves[other])
     evidence.record(removes=REMOVES[part])
-    _record_curves(evidence, curves[other], excess, tol, report_figure_dir, FIGURES[other], device, setting)
+    _record_curves(evidence, other, curves[other], excess, tol, report_figure_dir, device, setting)
     assert not ok, f"{part} check passes on the {other} pair: {excess} (tolerances {tol})"
 
 
