@@ -14,23 +14,16 @@ import pytest
 
 from fixtures.inits import train_with_init
 from fixtures.recipes import recipe_for
+from losslab.experiments.wze17.tables import margin_verdict, tab1_statistic
 from losslab.seeds import claim_seed
-from losslab.stats import clopper_pearson, mean_std, t_interval
+from losslab.stats import clopper_pearson, mean_std
 
 RUNS = {"cpu": 3, "gpu": 6, "paper": 6}  # Table 2 seeds per setting (the paper: 6 runs)
 
 # Table 1 ------------------------------------------------------------------------------------------------
 TAB1_RUNS = {"cpu": 5, "gpu": 6, "paper": 6}  # seeds per optimizer (paper: 6; CPU: 5 for time), paired by seed
-TAB1_MIN_TRAIN_ACC = 0.98  # fairness: both optimizers near interpolation, else the comparison is void
 TAB1_PAPER = {"mlenet": ("mLeNet full batch %", "mLeNet mini batch %"),
               "lenet": ("LeNet full batch %", "LeNet mini batch %"), "snin": ("sNIN full batch %", "sNIN mini batch %")}
-# gpu/paper tiers (the paper's accuracy level, ~98%): the gap in points, -1 <= mean < 2 (the paper's largest
-# gap, 1.52 points for sNIN, rounded up). CPU tier (512 images, ~85% test accuracy: ~6x the paper's test
-# error) compares scale-free: the fraction of GD's test error that SGD removes, r = (acc_SGD - acc_GD) /
-# (1 - acc_GD) per seed; its 95% t interval must lie inside (-R, R), R = the paper's largest r
-# (tab1_paper_max_relative_gap: sNIN (98.41 - 96.89) / (100 - 96.89) = 0.489; mLeNet 0.34, LeNet 0.01).
-TAB1_MARGIN_POINTS = 2.0
-TAB1_FLOOR_POINTS = -1.0
 TAB1_STOPPED_GD_STEPS = 10  # the negative control: full-batch GD stopped far from interpolation
 
 
@@ -38,37 +31,12 @@ def _paper_mean(value: str) -> float:
     return float(str(value).split("±")[0])
 
 
-def tab1_paper_max_relative_gap(paper_values) -> float:
-    """max over Table 1's nets of (mini − full test %) / (100 − full test %), from the catalog's paper values."""
-    gaps = []
-    for full_key, mini_key in TAB1_PAPER.values():
-        full, mini = _paper_mean(paper_values[full_key]), _paper_mean(paper_values[mini_key])
-        gaps.append((mini - full) / (100.0 - full))
-    return max(gaps)
-
-
-def tab1_gap_check(sgd_test, gd_test, margin):
-    """(passes, mean gap in points, 95% t interval) of the paired-by-index SGD − GD test %; passes iff
-    TAB1_FLOOR_POINTS <= mean < margin (gpu/paper tiers)."""
-    diff = 100.0 * (np.asarray(sgd_test) - np.asarray(gd_test))
-    gap = float(diff.mean())
-    return TAB1_FLOOR_POINTS <= gap < margin, gap, t_interval(diff)
-
-
-def tab1_relative_gap_check(sgd_test, gd_test, margin):
-    """(passes, mean r, 95% t interval of r), r = (acc_SGD − acc_GD) / (1 − acc_GD) per paired seed: the
-    fraction of GD's test error SGD removes; passes iff the interval lies inside (−margin, margin)."""
-    sgd, gd = np.asarray(sgd_test, dtype=float), np.asarray(gd_test, dtype=float)
-    r = (sgd - gd) / (1.0 - gd)
-    lo, hi = t_interval(r)
-    return -margin < lo and hi < margin, float(r.mean()), (lo, hi)
-
-
 def _tab1_runs(name, tier, device, data_dir, runs, epochs=None):
     from dataclasses import replace
     recipe = recipe_for(name, tier)
     if recipe is None:
-        pytest.skip(f"{name} has no {tier!r}-tier recipe (sNIN: one CPU SGD run took 216 s): run with --tier gpu")
+        pytest.skip(f"not run at this tier: {name} has no {tier!r}-tier recipe (sNIN: one CPU SGD run took "
+                    f"216 s): run with --tier gpu")
     if epochs is not None:
         recipe = replace(recipe, name=f"{name}-stopped", config=replace(recipe.config, epochs=epochs))
     return [train_with_init(recipe, recipe.init, claim_seed(recipe.seed_claim, i), tier, device, data_dir)[1]
@@ -83,75 +51,70 @@ def _pct(values):
     return "%.2f ± %.2f" % tuple(100 * np.array(mean_std(values)))
 
 
-def test_tab1_checks_on_planted_pairs():
-    """Known answers: the margin from Table 1's values, and planted (SGD, GD) test accuracies per seed."""
-    table1 = {"mLeNet full batch %": "97.75 ± 0.24", "mLeNet mini batch %": "98.52 ± 0.13",
-              "LeNet full batch %": "97.85 ± 0.05", "LeNet mini batch %": "97.87 ± 0.28",
-              "sNIN full batch %": "96.89 ± 0.41", "sNIN mini batch %": "98.41 ± 0.17"}
-    margin = tab1_paper_max_relative_gap(table1)
-    assert margin == pytest.approx(1.52 / 3.11)  # sNIN
-    gd = np.array([0.80, 0.84, 0.82, 0.86])
-    removes = lambda r: gd + np.asarray(r) * (1 - gd)  # noqa: E731  SGD removing the fraction r of GD's error
-    assert tab1_relative_gap_check(removes([0.1, 0.0, 0.2, 0.1]), gd, margin)[0]
-    assert not tab1_relative_gap_check(removes([0.6] * 4), gd, margin)[0]  # mean beyond the margin
-    assert not tab1_relative_gap_check(removes([-0.6] * 4), gd, margin)[0]  # SGD much worse
-    ok, mean, (lo, hi) = tab1_relative_gap_check(removes([0.3, 0.5, 0.35, 0.45]), gd, margin)
-    assert not ok and mean < margin < hi  # a mean inside is not enough: the interval must be
-    assert tab1_gap_check(gd + 0.015, gd, TAB1_MARGIN_POINTS)[0]
-    assert not tab1_gap_check(gd + 0.025, gd, TAB1_MARGIN_POINTS)[0]
+def _tab1_margin(claim, net, tier) -> float:
+    """The net's own paper gap: relative r at the cpu tier (~85% test accuracy), points at gpu/paper."""
+    return claim.threshold(f"{net}_relative_gap" if tier == "cpu" else f"{net}_gap_points")
 
 
-@pytest.mark.claim("WZE17-TAB1")
+@pytest.mark.claim("WZE17-TAB1", parts=["{net}"])
 @pytest.mark.parametrize("net", ["mlenet", "lenet", "snin"])
 def test_sgd_beats_full_batch_only_by_small_margin(net, evidence, claim, tier, device, data_dir):
     gd = _tab1_runs(f"wze17-tab1-{net}-gd", tier, device, data_dir, TAB1_RUNS[tier])
     sgd = _tab1_runs(f"wze17-tab1-{net}-sgd", tier, device, data_dir, TAB1_RUNS[tier])
     gd_test, sgd_test = _final(gd, "test_acc"), _final(sgd, "test_acc")
-    points_ok, gap, (lo, hi) = tab1_gap_check(sgd_test, gd_test, TAB1_MARGIN_POINTS)
-    rel_margin = tab1_paper_max_relative_gap(claim.paper_values)
-    rel_ok, rel, (rlo, rhi) = tab1_relative_gap_check(sgd_test, gd_test, rel_margin)
-    if tier == "cpu":
-        ok, criterion = rel_ok, (f"95% t interval of r = (acc_SGD − acc_GD) / (1 − acc_GD) inside "
-                                 f"(−{rel_margin:.3f}, {rel_margin:.3f}) (the paper's largest r: sNIN)")
-    else:
-        ok, criterion = points_ok, f"{TAB1_FLOOR_POINTS} <= mean(SGD − GD test %) < {TAB1_MARGIN_POINTS} points"
-    paper_gd, paper_sgd = (claim.paper_values[k] for k in TAB1_PAPER[net])
+    relative = tier == "cpu"
+    result = margin_verdict(tab1_statistic(sgd_test, gd_test, relative), _tab1_margin(claim, net, tier),
+                            claim.threshold("confidence"))
+    paper_gd, paper_sgd = (_paper_mean(claim.paper_values[k]) for k in TAB1_PAPER[net])
+    paper = (paper_sgd - paper_gd) / (100 - paper_gd) if relative else paper_sgd - paper_gd
+    evidence.headline("r = share of GD's test error SGD removes" if relative else "SGD − GD test accuracy (points)",
+                      result["mean"], interval=result["interval"], paper=paper)
+    evidence.power(detectable=result["half_width"], needed=result["margin"],
+                   method=f"half-width of the 95% t interval over {result['n']} paired seeds")
     evidence.record(
         measured={"full batch test %": _pct(gd_test), "mini batch test %": _pct(sgd_test),
-                  "paper full / mini %": f"{paper_gd} / {paper_sgd}",
                   "full batch train %": _pct(_final(gd, "train_acc")), "mini batch train %": _pct(_final(sgd, "train_acc")),
                   "epochs full / mini": f"{[m['epochs_run'] for m in gd]} / {[m['epochs_run'] for m in sgd]}",
-                  "gap (mini − full), points": round(gap, 2), "gap 95% t interval": (round(lo, 2), round(hi, 2)),
-                  "relative gap r": round(rel, 3), "r 95% t interval": (round(rlo, 3), round(rhi, 3))},
-        criterion=f"{net}: both optimizers end with train accuracy >= {TAB1_MIN_TRAIN_ACC:.0%} (fair comparison); "
-                  f"{criterion}; {TAB1_RUNS[tier]} seeds paired by seed",
-        seeds=[m["seed"] for m in gd + sgd],
-        uncertainty=f"95% t intervals: gap [{lo:.2f}, {hi:.2f}] points, r [{rlo:.3f}, {rhi:.3f}]",
-        dtype="float32", device=str(device), note=f"tier {tier}")
-    assert min(_final(gd + sgd, "train_acc")) >= TAB1_MIN_TRAIN_ACC, (
+                  **result},
+        seeds=[m["seed"] for m in gd + sgd], dtype="float32", device=str(device),
+        reduced="first 512 MNIST images, 2,000 test images, batch 32, 5 seeds, no sNIN" if relative else None)
+    assert min(_final(gd + sgd, "train_acc")) >= claim.threshold("min_train_acc"), (
         f"unfair comparison: train accuracies GD {_final(gd, 'train_acc')}, SGD {_final(sgd, 'train_acc')}")
-    assert ok, (f"{net}: gap {gap:.2f} points (t interval [{lo:.2f}, {hi:.2f}]), r {rel:.3f} (t interval "
-                f"[{rlo:.3f}, {rhi:.3f}]) fails: {criterion}")
+    if result["verdict"] == "straddles":
+        evidence.inconclusive(f"the 95% t interval {result['interval']} straddles the margin ±{result['margin']}")
+        return
+    assert result["verdict"] == "inside", result
 
 
-@pytest.mark.claim("WZE17-TAB1", control=True)
+@pytest.mark.claim("WZE17-TAB1", parts=["mlenet"], control=True)
 def test_gap_check_rejects_gd_stopped_far_from_interpolation(evidence, claim, tier, device, data_dir):
     """Real large gap: the mLeNet GD runs stopped after TAB1_STOPPED_GD_STEPS full-batch steps against the
-    SGD runs; the tier's gap check must reject it (as must the fairness condition)."""
+    SGD runs; the fairness condition and the tier's gap check must reject it."""
     gd = _tab1_runs("wze17-tab1-mlenet-gd", tier, device, data_dir, TAB1_RUNS[tier], epochs=TAB1_STOPPED_GD_STEPS)
     sgd = _tab1_runs("wze17-tab1-mlenet-sgd", tier, device, data_dir, TAB1_RUNS[tier])
-    gd_test, sgd_test = _final(gd, "test_acc"), _final(sgd, "test_acc")
-    if tier == "cpu":
-        ok, stat, interval = tab1_relative_gap_check(sgd_test, gd_test, tab1_paper_max_relative_gap(claim.paper_values))
-    else:
-        ok, stat, interval = tab1_gap_check(sgd_test, gd_test, TAB1_MARGIN_POINTS)
-    evidence.record(measured={"stopped GD train %": _pct(_final(gd, "train_acc")), "stopped GD test %": _pct(gd_test),
-                              "SGD test %": _pct(sgd_test), "gap statistic": round(stat, 3),
-                              "95% t interval": tuple(round(v, 3) for v in interval)},
-                    criterion=f"the tier's Table 1 gap check rejects GD stopped after {TAB1_STOPPED_GD_STEPS} steps",
-                    seeds=[m["seed"] for m in gd + sgd], note=f"tier {tier}")
-    assert min(_final(gd, "train_acc")) < TAB1_MIN_TRAIN_ACC, "stopped GD is already near interpolation"
-    assert not ok, f"gap statistic {stat:.3f} (interval {interval}) was accepted"
+    result = margin_verdict(tab1_statistic(_final(sgd, "test_acc"), _final(gd, "test_acc"), tier == "cpu"),
+                            _tab1_margin(claim, "mlenet", tier), claim.threshold("confidence"))
+    evidence.record(removes=f"training to interpolation: GD stopped after {TAB1_STOPPED_GD_STEPS} steps",
+                    measured={"stopped GD train %": _pct(_final(gd, "train_acc")), **result},
+                    seeds=[m["seed"] for m in gd + sgd])
+    evidence.headline("gap statistic, GD stopped early", result["mean"], interval=result["interval"])
+    assert min(_final(gd, "train_acc")) < claim.threshold("min_train_acc"), "stopped GD is already near interpolation"
+    assert result["verdict"] != "inside", result
+
+
+@pytest.mark.claim("WZE17-TAB1", parts=["{net}"], control=True)
+@pytest.mark.parametrize("net", ["mlenet", "lenet", "snin"])
+def test_gap_check_rejects_planted_gap_just_outside_margin(net, evidence, claim, tier):
+    """Planted per-seed gaps at 1.2× the net's margin (spread 2% of it): rejected; at 0.5× it: accepted."""
+    margin = _tab1_margin(claim, net, tier)
+    jitter = np.linspace(-1, 1, TAB1_RUNS[tier]) * margin / 50
+    outside = margin_verdict(1.2 * margin + jitter, margin, claim.threshold("confidence"))
+    inside = margin_verdict(0.5 * margin + jitter, margin, claim.threshold("confidence"))
+    evidence.record(removes="a small gap: a planted gap 20% beyond the paper's", measured={"outside": outside,
+                                                                                          "inside": inside})
+    evidence.headline("planted gap / margin", outside["mean"] / margin, interval=tuple(v / margin for v in
+                                                                                      outside["interval"]))
+    assert outside["verdict"] == "outside" and inside["verdict"] == "inside", (outside, inside)
 
 
 # Table 2 ------------------------------------------------------------------------------------------------
