@@ -5,7 +5,7 @@
   show REPORT_DIR                     print the report's Markdown summary (claims.md)
   compare OLD NEW [--fail-on-regression]
                                       what changed between two reports (folders or claims.json);
-                                      with the flag, exit 1 when a reproduced claim regressed
+                                      with the flag, exit 1 when a claim's status got worse
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def cmd_list(args) -> int:
     claims = [catalog[cid] for cid in catalog.ids()]
     claims = [c for c in claims if (not args.paper or c.paper == args.paper) and (not args.kind or c.kind == args.kind)]
     for c in claims:
-        print(f"{c.id:<12} {c.kind:<9} {_short(c.locus, 24):<24} {_short(c.statement, 90)}")
+        print(f"{c.id:<12} {c.kind:<9} {len(c.parts):>2} part(s) {_short(c.locus, 24):<24} {_short(c.statement, 80)}")
     print(f"{len(claims)} claim(s)")
     return 0
 
@@ -95,7 +95,7 @@ def parser() -> argparse.ArgumentParser:
     p_cmp.add_argument("old", metavar="OLD")
     p_cmp.add_argument("new", metavar="NEW")
     p_cmp.add_argument("--fail-on-regression", action="store_true",
-                       help="exit 1 when a claim reproduced in OLD is not reproduced in NEW")
+                       help="exit 1 when a claim's status is worse in NEW than in OLD (claims_table.STATUS_RANK)")
     p_cmp.set_defaults(func=cmd_compare)
     return p
 

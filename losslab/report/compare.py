@@ -1,7 +1,8 @@
 """Compare two claim reports (claims.json): status changes, regressions, moved numbers.
 
-- a regression is a claim that was "reproduced" in the old report and is anything else in the
-  new one (not reproduced, error, skipped, not covered);
+- a regression is a claim whose status got worse (claims_table.STATUS_RANK: reproduced <
+  reproduced at reduced scale < inconclusive < not run / smoke / skipped / not covered <
+  not reproduced < error), e.g. reproduced -> inconclusive or inconclusive -> not reproduced;
 - a measured number "moved" when |new - old| > u_old + u_new, where u is the number's uncertainty
   recorded by the test (a number: std or half-width; a [lo, hi] interval: its half-width; a dict:
   the entry of the same name). With u on one side only, that u is used: the intervals no longer
@@ -16,6 +17,8 @@ import json
 import math
 from pathlib import Path
 from typing import Any
+
+from losslab.report.claims_table import STATUS_RANK
 
 
 def load_report(path: str | Path) -> dict:
@@ -68,6 +71,10 @@ def uncertainty_of(evidence: dict, quantity: str) -> float | None:
     return _half_width(u) if len(measured) == 1 else None
 
 
+def _rank(status: str) -> int:
+    return STATUS_RANK.get(status, max(STATUS_RANK.values()))  # an unknown (old) status counts as worst
+
+
 def _measured_by_test(row: dict) -> dict[str, dict]:
     return {t["nodeid"]: t.get("evidence") or {} for t in row.get("tests", []) if t.get("role") == "claim"}
 
@@ -86,7 +93,7 @@ def compare_reports(old: dict, new: dict) -> dict:
     for cid in sorted(set(old_rows) & set(new_rows)):
         before, after = old_rows[cid], new_rows[cid]
         if before["status"] != after["status"]:
-            regression = before["status"] == "reproduced"
+            regression = _rank(after["status"]) > _rank(before["status"])
             diff["status_changes"].append({"id": cid, "old": before["status"], "new": after["status"],
                                            "regression": regression, "reason": after.get("reason", "")})
             if regression:
@@ -124,7 +131,7 @@ def render_text(diff: dict) -> str:
     lines = [f"claims report: {diff['old_commit'] or '?'} -> {diff['new_commit'] or '?'}"]
     regressions = [c for c in diff["status_changes"] if c["regression"]]
     others = [c for c in diff["status_changes"] if not c["regression"]]
-    lines.append(f"regressions (reproduced -> other): {len(regressions)}")
+    lines.append(f"regressions (status got worse): {len(regressions)}")
     lines += [f"  {c['id']}: {c['old']} -> {c['new']}  {c['reason'][:160]}".rstrip() for c in regressions]
     lines.append(f"other status changes: {len(others)}")
     lines += [f"  {c['id']}: {c['old']} -> {c['new']}" for c in others]

@@ -11,11 +11,12 @@ import html
 from pathlib import Path
 from urllib.parse import quote
 
-from losslab.report.claims_table import STATUSES
+from losslab.report.claims_table import STATUSES, format_headline, headline_text
 
 FIGURES_DIR = "figures"
 # Evidence keys shown in their own place; any other key is listed after them.
-SHOWN_KEYS = ("measured", "paper", "criterion", "uncertainty", "seeds", "dtype", "device", "note", "figures")
+SHOWN_KEYS = ("measured", "paper", "criterion", "uncertainty", "seeds", "dtype", "device", "note", "figures",
+              "headline")
 ENV_HEADLINE = ("tier", "device", "cuda_available", "git_commit", "hypothesis_profile", "data_dir")
 
 CSS = """
@@ -34,8 +35,11 @@ code, .mono { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, mono
 .env td, .env th { padding: 1px 8px; }
 .badge { display: inline-block; padding: 1px 8px; border-radius: 10px; font-size: 12px; font-weight: 600;
          white-space: nowrap; color: #fff; }
-.s-reproduced { background: #1f7a3d; } .s-not-reproduced { background: #c05a00; }
-.s-error { background: #b3261e; } .s-skipped { background: #6b7580; } .s-not-covered { background: #b8c0c8; color: #1d232a; }
+.s-reproduced { background: #1f7a3d; } .s-reproduced-at-reduced-scale { background: #5f9e6e; }
+.s-inconclusive { background: #8a6d00; } .s-not-reproduced { background: #c05a00; }
+.s-error { background: #b3261e; } .s-skipped, .s-not-run-at-this-tier, .s-smoke { background: #6b7580; }
+.s-not-covered { background: #b8c0c8; color: #1d232a; }
+.headline { font-variant-numeric: tabular-nums; }
 .o-passed { color: #1f7a3d; } .o-failed, .o-error { color: #b3261e; } .o-xfailed { color: #c05a00; }
 .o-xpassed { color: #b3261e; } .o-skipped { color: #6b7580; }
 td.c-reproduced { background: #e3f3e8; } td.c-not-reproduced { background: #fdeedd; }
@@ -43,6 +47,7 @@ td.c-error { background: #fbe3e1; } td.c-skipped { background: #eceef1; }
 section.claim { border: 1px solid #d5dae0; border-left: 5px solid #b8c0c8; border-radius: 4px;
                 padding: 10px 14px; margin: 14px 0; }
 section.b-reproduced { border-left-color: #1f7a3d; } section.b-not-reproduced { border-left-color: #c05a00; }
+section.b-reproduced-at-reduced-scale { border-left-color: #5f9e6e; } section.b-inconclusive { border-left-color: #8a6d00; }
 section.b-error { border-left-color: #b3261e; } section.b-skipped { border-left-color: #6b7580; }
 .statement { margin: 4px 0 8px; }
 dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: 2px 12px; margin: 6px 0; }
@@ -108,14 +113,14 @@ def _summary(summary: dict) -> str:
 
 
 def _index(rows: list[dict]) -> str:
-    lines = ["<table><tr><th>claim</th><th>paper</th><th>locus</th><th>kind</th><th>status</th>"
-             "<th>controls</th><th>time (s)</th></tr>"]
+    lines = ["<table><tr><th>claim</th><th>status</th><th>headline: measured (paper) · tier · parts tested</th>"
+             "<th>locus</th><th>controls</th><th>time (s)</th></tr>"]
     for row in rows:
         c = row["negative_controls"]
         lines.append(
             f'<tr><td><a href="#{_anchor(row["id"])}"><code>{_e(row["id"])}</code></a></td>'
-            f"<td>{_e(row['paper'])}</td><td>{_e(row['locus'])}</td><td>{_e(row['kind'])}</td>"
-            f"<td>{_badge(row['status'])}</td><td class=\"num\">{c['passed']}/{c['total']}</td>"
+            f"<td>{_badge(row['status'])}</td><td class=\"headline\">{_e(headline_text(row))}</td>"
+            f"<td>{_e(row['locus'])}</td><td class=\"num\">{c['passed']}/{c['total']}</td>"
             f"<td class=\"num\">{row.get('duration_s', 0):.2f}</td></tr>")
     lines.append("</table>")
     return "\n".join(lines)
@@ -186,6 +191,29 @@ def _tests_table(tests: list[dict]) -> str:
     return "".join(lines)
 
 
+def _parts_table(row: dict) -> str:
+    lines = ["<table><tr><th>part</th><th>status</th><th>check</th><th>statement</th><th>why</th></tr>"]
+    for pid, p in row.get("parts", {}).items():
+        lines.append(f"<tr><td><code>{_e(pid)}</code></td><td>{_badge(p['status'])}</td><td>{_e(p['check'])}</td>"
+                     f"<td>{_e(p['statement'])}</td><td class=\"reason\">{_e(p.get('reason'))}</td></tr>")
+    lines.append("</table>")
+    return "".join(lines)
+
+
+def _controls_table(row: dict) -> str:
+    tests = row["negative_controls"].get("tests", [])
+    if not tests:
+        return ""
+    lines = ["<table><tr><th>control</th><th>outcome</th><th>removes</th><th>its headline</th></tr>"]
+    for t in tests:
+        h = t.get("headline")
+        shown = format_headline(h) if h else ""
+        lines.append(f"<tr><td><code>{_e(t['nodeid'].split('::')[-1])}</code></td><td>{_e(t['outcome'])}</td>"
+                     f"<td>{_e(t.get('removes'))}</td><td class=\"headline\">{_e(shown)}</td></tr>")
+    lines.append("</table>")
+    return "".join(lines)
+
+
 def _claim_section(row: dict, env: dict, report_dir: Path | None) -> str:
     c = row["negative_controls"]
     run = f"tier {env.get('tier', '?')}, device {env.get('device', '?')}, commit {str(env.get('git_commit', '?'))[:12]}"
@@ -200,7 +228,17 @@ def _claim_section(row: dict, env: dict, report_dir: Path | None) -> str:
                  for k, v in facts if _text(v))
     parts = [f'<section class="claim b-{row["status"].replace(" ", "-")}" id="{_anchor(row["id"])}">',
              f"<h3><code>{_e(row['id'])}</code> {_badge(row['status'])}</h3>",
+             f'<p class="headline"><strong>{_e(headline_text(row))}</strong></p>',
              f'<p class="statement">{_e(row["statement"])}</p>', f'<dl class="facts">{dl}</dl>']
+    if row.get("parts"):
+        parts += ["<h4>Parts</h4>", _parts_table(row)]
+    if row.get("criteria"):
+        crit = "".join(f"<tr><td><code>{_e(k)}</code></td><td class=\"mono\">{_e(v['value'])}</td>"
+                       f"<td>{_e(v['source'])}</td></tr>" for k, v in row["criteria"].items())
+        parts += ["<h4>Preregistered criteria</h4>",
+                  f"<table><tr><th>name</th><th>value</th><th>source</th></tr>{crit}</table>"]
+    if row["negative_controls"].get("tests"):
+        parts += ["<h4>Negative controls</h4>", _controls_table(row)]
     for test in row["tests"]:
         if test.get("evidence"):
             parts.append(_test_evidence(test, row, report_dir))
@@ -208,6 +246,13 @@ def _claim_section(row: dict, env: dict, report_dir: Path | None) -> str:
         parts += ["<h4>Tests</h4>", _tests_table(row["tests"])]
     parts.append("</section>")
     return "\n".join(parts)
+
+
+def _error_rate(rate: dict | None) -> str:
+    if not rate:
+        return ""
+    return (f"<p>Suite-wide error rate: {_e(rate['method'])} at false-discovery rate q = {_e(rate['q'])} over "
+            f"{_e(rate['tests'])} recorded p-values: {_e(rate['significant'])} significant.</p>")
 
 
 def render_html(report: dict, report_dir: str | Path | None = None) -> str:
@@ -220,7 +265,7 @@ def render_html(report: dict, report_dir: str | Path | None = None) -> str:
              '<meta name="viewport" content="width=device-width, initial-scale=1">',
              "<title>losslab claim report</title>", f"<style>{CSS}</style>", "</head>", "<body>",
              "<h1>losslab claim report</h1>", _environment(env),
-             "<h2>Summary</h2>", _summary(report["summary"]),
+             "<h2>Summary</h2>", _summary(report["summary"]), _error_rate(report.get("error_rate")),
              "<h2>Claims</h2>", _index(rows),
              "<h2>Claims with tests in this run</h2>"]
     parts += [_claim_section(r, env, report_dir) for r in covered] or ["<p>No claim test ran.</p>"]

@@ -1,11 +1,13 @@
 """The pytest plugin of the claim suite: options, the `claim` marker, evidence, the report.
 
 - `@pytest.mark.claim("WZE17-T1")` ties a test to a catalog claim (an unknown id stops collection);
-  `@pytest.mark.claim("WZE17-T1", control=True)` marks a negative control: a test that passes
-  when the claim's check rejects a case outside the claim's assumptions.
+  `parts=["mlenet", "{net}"]` names the claim's parts it measures ({name}: from the test's
+  parameters; default: all parts); `control=True` marks a negative control: a test that passes
+  when the claim's check rejects a setting with the claimed mechanism removed (docs/verdicts.md).
+  When the whole claims/ tree is collected, a part that no test names stops collection.
 - fixtures: `evidence` (record measured vs paper), `claim` (the catalog entry), `tier`, `device`,
   `data_dir`.
-- options: --tier, --device, --data-dir, --report (defaults from LOSSLAB_* environment variables);
+- options: --tier, --scale, --device, --data-dir, --report (defaults from LOSSLAB_* environment variables);
   --claim-id ID (run only the tests of these claims), --claim-progress (print which claim runs).
 - figures: the `report_figure_dir` fixture is the folder for figure files (`<report>/figures/`);
   a test saves `NAME.png` there and records `evidence.record(figures=["NAME.png"])` (see
@@ -17,6 +19,7 @@
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import os
 import platform
 import subprocess
@@ -27,10 +30,11 @@ from hypothesis import HealthCheck, settings
 
 from losslab.catalog import CatalogError, load_catalog
 from losslab.report.claims_table import TestOutcome, build_rows, outcome_from_report
-from losslab.report.evidence import CLAIM_KEY, Evidence, evidence_from_properties
+from losslab.report.evidence import CLAIM_KEY, PARTS_KEY, Evidence, evidence_from_properties
 from losslab.report.write import write_report
 
 TIERS = ("auto", "cpu", "gpu", "paper")
+SCALES = ("full", "smoke")
 DEVICES = ("auto", "cpu", "cuda")
 
 settings.register_profile("ci", derandomize=True, max_examples=40, deadline=None, database=None,
@@ -53,6 +57,9 @@ def pytest_addoption(parser):
     group.addoption("--tier", choices=TIERS, default=os.environ.get("LOSSLAB_TIER", "auto"),
                     help="scale of the claims: cpu (small, minutes), gpu (nightly), paper (the papers' "
                          "settings); auto = gpu when CUDA is available, else cpu. Env: LOSSLAB_TIER")
+    group.addoption("--scale", choices=SCALES, default=os.environ.get("LOSSLAB_SCALE", "full"),
+                    help="full: the tier's settings; smoke: the tier's code paths with data, epochs and runs cut "
+                         "to a minimum (status 'smoke', never evidence). Env: LOSSLAB_SCALE")
     group.addoption("--device", choices=DEVICES, default=os.environ.get("LOSSLAB_DEVICE", "auto"),
                     help="where tensors live; auto = cuda when available. xdist workers spread over "
                          "the visible GPUs. Env: LOSSLAB_DEVICE")
@@ -80,8 +87,8 @@ def resolve_tier(config) -> str:
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "claim(claim_id, control=False): ties a test to a catalog claim; "
-                                       "control=True marks its negative control")
+    config.addinivalue_line("markers", "claim(claim_id, parts=None, control=False): ties a test to a catalog "
+                                       "claim and the parts it measures; control=True marks its negative control")
     try:
         config.stash[_catalog_key] = load_catalog(Path(config.rootpath) / "reference")
     except CatalogError as exc:
@@ -102,7 +109,7 @@ def pytest_unconfigure(config):
 
 def pytest_report_header(config):
     data_dir = config.getoption("data_dir") or "(none: set --data-dir or LOSSLAB_DATA_DIR)"
-    return [f"losslab: tier={config.losslab_tier} device={config.getoption('device')} "
+    return [f"losslab: tier={config.losslab_tier} scale={config.getoption('scale')} device={config.getoption('device')} "
             f"data-dir={data_dir} hypothesis-profile={settings._current_profile} "
             f"claims in catalog={len(config.stash[_catalog_key].claims)}"]
 
@@ -116,6 +123,24 @@ def _claim_marker(item):
         raise ValueError(f"{item.nodeid}: one claim per test, as @pytest.mark.claim(\"ID\") "
                          f"or @pytest.mark.claim(\"ID\", control=True)")
     return marker.args[0], bool(marker.kwargs.get("control", False))
+
+
+def _marker_parts(item, claim) -> list[str]:
+    """The part ids a test names: parts=[...] with {param} filled from its parameters; default all parts."""
+    marker = next(item.iter_markers("claim"))
+    named = marker.kwargs.get("parts")
+    if named is None:
+        return claim.part_ids()
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    try:
+        parts = [str(p).format(**params) for p in ([named] if isinstance(named, str) else named)]
+    except KeyError as exc:
+        raise ValueError(f"{item.nodeid}: parts={named!r} uses {exc} which is not a parameter of the test") from None
+    unknown = [p for p in parts if p not in claim.parts]
+    if unknown:
+        raise ValueError(f"{item.nodeid}: part(s) {unknown} of claim {claim.id} are not in {claim.source_file} "
+                         f"[[parts]] ({claim.part_ids()})")
+    return parts
 
 
 @pytest.hookimpl(wrapper=True)
@@ -134,12 +159,46 @@ def pytest_pycollect_makeitem(collector, name, obj):
         if claim_id not in catalog:
             raise collector.CollectError(f"{item.nodeid}: unknown claim id {claim_id!r}: not in reference/ "
                                          f"(add reference/<PAPER>/{claim_id}.toml or fix the id)")
+        try:
+            parts = _marker_parts(item, catalog[claim_id])
+        except ValueError as exc:
+            raise collector.CollectError(str(exc)) from None
         item.user_properties.append((CLAIM_KEY, f"{claim_id}|{'control' if control else 'claim'}"))
+        item.user_properties.append((PARTS_KEY, json.dumps(parts)))
     return result
 
 
+def _item_parts(item) -> list[str]:
+    return next((json.loads(v) for k, v in item.user_properties if k == PARTS_KEY), [])
+
+
+def parts_named_by_no_test(config, items) -> list[str]:
+    """'file: part X' for every part of a tested claim that no collected claim test names, when all of
+    claims/ was collected (only a whole-tree collection can tell; a claim with no test at all is
+    'not covered' in the report)."""
+    claims_dir = Path(config.rootpath) / "claims"
+    modules = {str(p) for p in claims_dir.rglob("test_*.py")}
+    collected = {str(item.path) for item in items if _claim_marker(item) is not None}
+    if not modules or not modules <= collected:
+        return []
+    named: dict[str, set[str]] = {}
+    for item in items:
+        found = _claim_marker(item)
+        if found is not None and not found[1]:
+            named.setdefault(found[0], set()).update(_item_parts(item))
+    catalog = config.stash[_catalog_key]
+    return [f"{catalog[cid].source_file}: part {pid!r} is named by no claim test"
+            for cid in sorted(named) if cid in catalog for pid in catalog[cid].parts if pid not in named[cid]]
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
-    """--claim-id: keep only the tests of the named claims (an id not in the catalog is a usage error)."""
+    """Before any other deselection: every catalog part is named by a claim test (whole-tree runs);
+    then --claim-id keeps only the tests of the named claims (an unknown id is a usage error)."""
+    missing = parts_named_by_no_test(config, items)
+    if missing:
+        raise pytest.UsageError("claim parts without a test (add a test naming the part, or remove the part):\n  "
+                                + "\n  ".join(missing))
     wanted = set(config.getoption("claim_ids"))
     if not wanted:
         return
@@ -182,13 +241,19 @@ def claim(request):
 @pytest.fixture
 def evidence(request, claim):
     """Record measured values for the report: evidence.record(measured=..., criterion=..., ...)."""
-    return Evidence(claim.id, request.node.user_properties, claim.paper_values)
+    return Evidence(claim.id, request.node.user_properties, claim.paper_values, claim.part_ids())
 
 
 @pytest.fixture(scope="session")
 def tier(pytestconfig) -> str:
     """The tier in force: cpu, gpu or paper."""
     return pytestconfig.losslab_tier
+
+
+@pytest.fixture(scope="session")
+def scale(pytestconfig) -> str:
+    """The scale in force: full, or smoke (code paths only; results are never evidence)."""
+    return pytestconfig.getoption("scale")
 
 
 @pytest.fixture(scope="session")
@@ -218,7 +283,7 @@ def _progress_wanted(config) -> bool:
 def pytest_runtest_logreport(report):
     if _session_config is None:
         return
-    claim_id, role, fields = evidence_from_properties(report.user_properties)
+    claim_id, role, fields, parts = evidence_from_properties(report.user_properties)
     if claim_id is None:
         return
     if report.when == "setup" and not _is_xdist_worker(_session_config) and _progress_wanted(_session_config):
@@ -231,6 +296,7 @@ def pytest_runtest_logreport(report):
     outcomes = _session_config.stash[_outcomes_key]
     current = outcomes.setdefault(report.nodeid, TestOutcome(report.nodeid, claim_id, role, "passed"))
     current.duration_s += report.duration
+    current.parts = parts
     if fields:
         current.evidence = fields
     decided = outcome_from_report(report)
@@ -248,7 +314,7 @@ def environment(config) -> dict:
     except (OSError, subprocess.SubprocessError):
         commit = "unknown"
     return {
-        "tier": config.losslab_tier, "device": config.getoption("device"),
+        "tier": config.losslab_tier, "scale": config.getoption("scale"), "device": config.getoption("device"),
         "cuda_available": _cuda_available(), "data_dir": config.getoption("data_dir"),
         "hypothesis_profile": settings._current_profile, "git_commit": commit,
         "python": platform.python_version(), "platform": platform.platform(),
@@ -271,7 +337,8 @@ def pytest_sessionfinish(session, exitstatus):
     config = session.config
     if _is_xdist_worker(config) or not config.stash[_outcomes_key] and not config.getoption("report_dir"):
         return
-    rows = build_rows(config.stash[_catalog_key], list(config.stash[_outcomes_key].values()))
+    rows = build_rows(config.stash[_catalog_key], list(config.stash[_outcomes_key].values()),
+                      tier=config.losslab_tier, scale=config.getoption("scale"))
     config.losslab_rows = rows
     report_dir = config.getoption("report_dir")
     if report_dir:

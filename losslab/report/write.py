@@ -10,14 +10,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from losslab.report.claims_table import STATUSES, summary_counts
+from losslab.report.claims_table import STATUSES, headline_text, suite_error_rate, summary_counts
 from losslab.report.html import render_html
 
 TIMING_KEYS = ("duration_s", "time", "started", "finished")
 
 
 def report_dict(rows: list[dict], environment: dict) -> dict:
-    return {"environment": environment, "summary": summary_counts(rows), "claims": rows}
+    return {"environment": environment, "summary": summary_counts(rows), "error_rate": suite_error_rate(rows),
+            "claims": rows}
 
 
 def comparable(report: dict) -> dict:
@@ -69,18 +70,34 @@ def markdown(report: dict) -> str:
               "|---|" + "---|" * len(STATUSES)]
     for paper, counts in report["summary"].items():
         lines.append(f"| {paper} | " + " | ".join(str(counts[s]) for s in STATUSES) + " |")
+    rate = report.get("error_rate")
+    if rate:
+        lines += ["", f"Suite-wide error rate: {rate['method']} at false-discovery rate q = {rate['q']} over "
+                      f"{rate['tests']} recorded p-values: {rate['significant']} significant."]
     lines += ["", "## Claims", "",
-              "| claim | status | measured | paper | criterion | uncertainty | seeds | controls | time (s) |",
-              "|---|---|---|---|---|---|---|---|---|"]
+              "| claim | status | headline: measured (paper) · tier · parts tested | controls | time (s) |",
+              "|---|---|---|---|---|"]
     for row in rows:
-        ev = _claim_evidence(row)
         controls = row["negative_controls"]
         lines.append("| " + " | ".join([
-            row["id"], row["status"], _cell(ev.get("measured")),
-            _cell(ev.get("paper", row["paper_values"])), _cell(ev.get("criterion", row["criterion"])),
-            _cell(ev.get("uncertainty")), _cell(ev.get("seeds"), 80),
+            row["id"], row["status"], _cell(headline_text(row)),
             f"{controls['passed']}/{controls['total']}", f"{row['duration_s']:.2f}",
         ]) + " |")
+    lines += ["", "## Evidence", ""]
+    for row in rows:
+        if not row["tests"]:
+            continue
+        ev = _claim_evidence(row)
+        lines += [f"### {row['id']} ({row['status']})", "",
+                  f"- measured: {_cell(ev.get('measured'), 600)}",
+                  f"- paper: {_cell(ev.get('paper', row['paper_values']), 600)}",
+                  f"- criterion: {_cell(ev.get('criterion', row['criterion']), 600)}",
+                  f"- uncertainty: {_cell(ev.get('uncertainty'), 300)}; seeds: {_cell(ev.get('seeds'), 120)}"]
+        lines += [f"- part `{pid}` ({p['check']}): {p['status']}" + (f" — {_cell(p['reason'], 300)}" if p["reason"] else "")
+                  for pid, p in row.get("parts", {}).items()]
+        lines += [f"- control `{t['nodeid'].split('::')[-1]}` ({t['outcome']}): removes {_cell(t.get('removes'))}"
+                  for t in row["negative_controls"].get("tests", [])]
+        lines.append("")
     notes = [r for r in rows if r["reason"]]
     if notes:
         lines += ["", "## Reasons", ""]

@@ -71,3 +71,51 @@ def test_id_must_match_file_name(tmp_path):
 def test_invalid_toml_is_reported_with_its_path(tmp_path):
     with pytest.raises(CatalogError, match="WZE17-T1.toml: not valid TOML"):
         load_catalog(make_reference(tmp_path, GOOD + "\nthis is not toml"))
+
+
+WITH_PARTS = GOOD + """
+[[parts]]
+id = "relu"
+statement = "ReLU nets"
+
+[[parts]]
+id = "psd"
+statement = "PSD by convexity"
+check = "identity"
+
+[criteria.slack]
+value = 1e-12
+source = "float64 rounding"
+parts = ["relu"]
+"""
+
+
+def test_parts_and_criteria_load(tmp_path):
+    claim = load_catalog(make_reference(tmp_path, WITH_PARTS))["WZE17-T1"]
+    assert claim.part_ids() == ["relu", "psd"] and claim.parts["psd"].check == "identity"
+    assert claim.threshold("slack") == 1e-12 and claim.criteria["slack"].source == "float64 rounding"
+    with pytest.raises(KeyError, match=r"WZE17-T1.toml: no \[criteria.margin\]"):
+        claim.threshold("margin")
+
+
+def test_a_claim_without_parts_has_one_implicit_part(tmp_path):
+    claim = load_catalog(make_reference(tmp_path))["WZE17-T1"]
+    assert claim.part_ids() == ["main"] and claim.parts["main"].statement == "a bound"
+
+
+@pytest.mark.parametrize("old, new, field", [
+    ('source = "float64 rounding"\n', "", "criteria.slack: field 'source' is missing"),
+    ('source = "float64 rounding"', 'source = "the value measured here on 5 seeds"', "cites this suite's own runs"),
+    ('source = "float64 rounding"', 'source = "fitted to our runs"', "cites this suite's own runs"),
+    ('parts = ["relu"]', 'parts = ["tanh"]', "names a part not in [[parts]]"),
+    ('value = 1e-12', 'value = {a = 1}', "field 'value'"),
+    ('check = "identity"', 'check = "obvious"', "field 'check'"),
+    ('id = "psd"', 'id = "relu"', "defined twice"),
+    ('id = "psd"', 'id = "PSD!"', "parts[1]: field 'id'"),
+    ('[criteria.slack]', '[criteria.slack]\ntolerance = 2', "criteria.slack: unknown field"),
+])
+def test_malformed_parts_and_criteria_name_file_and_field(tmp_path, old, new, field):
+    ref = make_reference(tmp_path, WITH_PARTS.replace(old, new))
+    with pytest.raises(CatalogError) as info:
+        load_catalog(ref)
+    assert "WZE17-T1.toml" in str(info.value) and field in str(info.value)

@@ -78,18 +78,88 @@ def test_statuses_reasons_and_figures(project, pytestconfig):
     report = _report(project.path / "rep")
     rows = {r["id"]: r for r in report["claims"]}
     assert {cid: r["status"] for cid, r in rows.items()} == EXPECTED
-    assert rows["TST1-SKIP"]["reason"] == "needs --data-dir"
+    assert rows["TST1-SKIP"]["reason"] == "test_status.py::test_skip: needs --data-dir"
     assert "did not reject" in rows["TST1-CTRL"]["reason"]
     assert "expected not to reproduce" in rows["TST1-XPASS"]["reason"]
     assert "ratio 2.0" in rows["TST1-XF"]["reason"]
     assert "crashed: RuntimeError: instrument broke" in rows["TST1-CRASH"]["reason"]
-    assert rows["TST1-PASS"]["negative_controls"] == {"passed": 1, "total": 1}
+    controls = rows["TST1-PASS"]["negative_controls"]
+    assert (controls["passed"], controls["total"]) == (1, 1)
     assert report["summary"]["TST1"]["error"] == 3 and report["summary"]["all"]["reproduced"] == 1
     assert (project.path / "rep" / "figures" / "TST1-PASS-plot.png").is_file()
     page = (project.path / "rep" / "claims.html").read_text(encoding="utf-8")
     assert '<img src="figures/TST1-PASS-plot.png"' in page
     assert "ratio &lt;= 1 &lt;&amp;&gt;" in page and "<&>" not in page
     assert (project.path / "rep" / "claims.md").is_file()
+
+
+PARTS_TOML = """id = "TST1-PARTS"
+paper = "TST1"
+locus = "Table 1"
+kind = "training"
+statement = "Two cells"
+criterion = "margin"
+
+[[parts]]
+id = "a"
+statement = "cell a"
+
+[[parts]]
+id = "b"
+statement = "cell b"
+
+[criteria.margin]
+value = 0.5
+source = "paper: Table 1, cell a"
+"""
+
+PARTS_TESTS = """
+import pytest
+
+@pytest.mark.claim("TST1-PARTS", parts=["{cell}"])
+@pytest.mark.parametrize("cell", ["a", "b"])
+def test_cell(cell, evidence, claim):
+    evidence.headline("gap", 0.25, interval=(0.1, 0.4), paper=0.3)
+    assert 0.25 < claim.threshold("margin")
+
+@pytest.mark.claim("TST1-PARTS", parts=["b"], control=True)
+def test_cell_b_control(evidence):
+    evidence.record(removes="the mechanism")
+"""
+
+
+def test_parts_from_parameters_statuses_per_part_and_headline(plugin_project):
+    (plugin_project.path / "reference" / "TST1" / "TST1-PARTS.toml").write_text(PARTS_TOML)
+    (plugin_project.path / "claims").mkdir()
+    (plugin_project.path / "claims" / "test_parts.py").write_text(PARTS_TESTS)
+    result = plugin_project.runpytest_inprocess("claims", "--report", "rep", "--tier", "cpu", "--device", "cpu")
+    result.assert_outcomes(passed=3)
+    row = next(r for r in _report(plugin_project.path / "rep")["claims"] if r["id"] == "TST1-PARTS")
+    assert row["status"] == "reproduced at reduced scale" and row["coverage"] == {"tested": 2, "parts": 2}
+    assert {p: v["status"] for p, v in row["parts"].items()} == {"a": "reproduced at reduced scale",
+                                                              "b": "reproduced at reduced scale"}
+    assert row["criteria"]["margin"] == {"value": 0.5, "source": "paper: Table 1, cell a"}
+    assert row["negative_controls"]["tests"][0]["removes"] == "the mechanism"
+    md = (plugin_project.path / "rep" / "claims.md").read_text(encoding="utf-8")
+    assert "gap = 0.25 [0.1, 0.4] (paper: 0.3) · tier cpu · 2/2 parts tested" in md
+
+
+def test_a_part_no_test_names_stops_a_whole_tree_run(plugin_project):
+    (plugin_project.path / "reference" / "TST1" / "TST1-PARTS.toml").write_text(PARTS_TOML)
+    (plugin_project.path / "claims").mkdir()
+    (plugin_project.path / "claims" / "test_parts.py").write_text(PARTS_TESTS.replace('["a", "b"]', '["a"]'))
+    result = plugin_project.runpytest_inprocess("claims", "--tier", "cpu", "--device", "cpu")
+    assert result.ret != 0
+    result.stderr.fnmatch_lines(["*TST1-PARTS.toml: part 'b' is named by no claim test*"])
+
+
+def test_an_unknown_part_is_a_collection_error(plugin_project):
+    (plugin_project.path / "reference" / "TST1" / "TST1-PARTS.toml").write_text(PARTS_TOML)
+    plugin_project.makepyfile(test_bad='import pytest\n\n@pytest.mark.claim("TST1-PARTS", parts=["c"])\n'
+                                       'def test_x():\n    pass\n')
+    result = plugin_project.runpytest_inprocess("--tier", "cpu", "--device", "cpu")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*part(s) ?'c'? of claim TST1-PARTS are not in*TST1-PARTS.toml*"])
 
 
 def test_unknown_claim_id_is_a_collection_error(plugin_project):
