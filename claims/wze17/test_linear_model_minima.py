@@ -61,7 +61,8 @@ def test_linear_model_minima_share_hessian(evidence, claim):
         assert min((minima[0] - t).norm().item() for t in minima[1:]) > apart
         diffs.append(relative_hessian_difference(risk, minima))
         assert diffs[-1] <= tol, f"Hessians at global minima differ: rel. {diffs[-1]:.3g}"
-        assert (hessian(risk)(minima[0]) - 2 / N * Phi.T @ Phi).abs().max().item() <= tol
+        gauss_newton = 2 / N * Phi.T @ Phi
+        assert (hessian(risk)(minima[0]) - gauss_newton).abs().max().item() <= tol
 
     try:
         check()
