@@ -1,10 +1,11 @@
-"""WZE17 Sec. 3 table checks (Table 1: SGD vs full-batch GD) as pure functions of per-seed accuracies."""
+"""WZE17 Sec. 3 checks as pure functions of per-seed results: Table 1 (SGD vs full-batch GD), Table 2 and
+Eq. (4)-(5) (good solutions from random inits)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from losslab.stats import t_interval
+from losslab.stats import clopper_pearson, t_interval
 
 
 def tab1_statistic(sgd_test, gd_test, relative: bool) -> np.ndarray:
@@ -22,3 +23,18 @@ def margin_verdict(values, margin: float, confidence: float) -> dict:
         else "straddles"
     return {"verdict": verdict, "mean": float(np.mean(values)), "interval": (lo, hi), "half_width": (hi - lo) / 2,
             "margin": margin, "n": len(values)}
+
+
+def is_good(final: dict, good_train_acc: float, good_test_acc: float) -> bool:
+    """Table 2 / Eq. (5): a good solution fits the training set and generalizes (final metrics of one run)."""
+    return final.get("train_acc", 0.0) >= good_train_acc and final.get("test_acc", 0.0) >= good_test_acc
+
+
+def good_fraction_verdict(good: list[bool], min_probability: float, confidence: float) -> dict:
+    """Clopper-Pearson interval of P(good) against min_probability: "reproduced" (lower bound reaches it),
+    "refuted" (upper bound below it) or "inconclusive"; best_lower is the bound had every run been good."""
+    k, n = sum(good), len(good)
+    lo, hi = clopper_pearson(k, n, confidence)
+    verdict = "reproduced" if lo >= min_probability else "refuted" if hi < min_probability else "inconclusive"
+    return {"verdict": verdict, "good": k, "runs": n, "interval": (lo, hi),
+            "best_lower": clopper_pearson(n, n, confidence)[0]}
