@@ -14,6 +14,7 @@ from torch.func import hessian, jacrev, vmap
 from losslab.probes.two_layer import (ACTIVATIONS, flat_mlp, empirical_risk, fisher_c, hessian_c,
                                       input_gradient_sq_mean, node_scaled, random_two_layer,
                                       residual_term_c, two_layer)
+from losslab.experiments.wze17.corollary1_search import corollary1_terms, search
 from losslab.seeds import claim_seed
 
 DT = torch.float64
@@ -227,15 +228,6 @@ def test_theorem1_check_rejects_net_with_input_skip(evidence, claim):
 
 # ---------------------------------------------------------------- Corollary 1
 
-def corollary1_terms(x, y, a, B, c, act):
-    """(2E‖∇ₓf‖², ‖∇²_cR‖_F², ‖B‖_F⁴, √R, D, Σ_k |a_k|‖b_k‖²) with E, R over the training set."""
-    col_sq = (B ** 2).sum(0)
-    return (2 * input_gradient_sq_mean(x, a, B, c, act).item(),
-            (hessian_c(x, y, a, B, c, act) ** 2).sum().item(), ((B ** 2).sum() ** 2).item(),
-            empirical_risk(x, y, a, B, c, act).sqrt().item(), (a.abs() * col_sq).max().item(),
-            (a.abs() * col_sq).sum().item())
-
-
 def saturating_tanh_case(u):
     """K = 1, tanh, all pre-activations at z* = atanh(1/√3) where |σ''| = C_σ, residuals chosen so
     ∇²_cR = 0; ‖b‖² = u. Then 2E‖∇ₓf‖² = 2u a² s*², and the C_σ-term equals it exactly."""
@@ -328,6 +320,19 @@ def test_corollary1_corrected_form(evidence, claim):
         check()
     finally:
         evidence.record(measured={"max LHS/RHS (corrected form)": max(ratios, default=None)}, seeds=seeds, dtype="float64", device="cpu")
+
+
+@pytest.mark.claim("WZE17-C1")
+def test_corollary1_counterexample_search(evidence, claim):
+    """Hill-climbing search for a violation of the printed and the corrected form (losslab.experiments.wze17.
+    corollary1_search); its budget grows with the hypothesis profile (ci: 2 starts, nightly: 20)."""
+    starts, steps = settings().max_examples // 20, 40
+    seed = claim_seed("WZE17-C1", 20)
+    best = {form: search(seed, starts, steps, form) for form in ("printed", "corrected")}
+    evidence.headline("largest LHS/RHS of the printed Eq. (11) found by the search", best["printed"]["ratio"])
+    evidence.record(measured=best, seeds=[seed], dtype="float64", device="cpu")
+    slack = claim.threshold("bound_slack")
+    assert all(b["ratio"] <= 1 + slack for b in best.values()), best
 
 
 @pytest.mark.claim("WZE17-C1", control=True)
