@@ -15,6 +15,7 @@ import math
 import sys
 import time
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -100,6 +101,26 @@ CPU_SWEEP = (
     AttackSetting("sgd", 0.01, REST_OF_TRAIN, LAMBDAS, 50, momentum=0.9, attack_batch_size=512),
     AttackSetting("adam", 1e-3, 2048, (0.3, 1.0, 3.0, 10.0), 50, attack_batch_size=512),
 )
+
+
+CPU_SWEEP_LOG = Path(__file__).with_name("attack_sweep_cpu.jsonl")  # the one-off run of main() on CPU
+
+
+def recorded_sweep(path: Path = CPU_SWEEP_LOG) -> list[dict]:
+    """The stage-end rows of a sweep log (JSON lines)."""
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def sweep_summary(rows: list[dict], min_train_acc: float) -> dict:
+    """Attacked stage ends with train accuracy >= min_train_acc: how many, the lowest test accuracy among
+    them and where, and the compute spent (seconds of one shared core)."""
+    fitted = [r for r in rows if r["lambda"] > 0 and r["train_acc"] >= min_train_acc]
+    worst = min(fitted, key=lambda r: r["test_acc"], default=None)
+    settings = {r["setting"]: r["seconds"] for r in rows}
+    return {"stage ends": len(rows), "fitted attacked stage ends": len(fitted),
+            "worst fitted": None if worst is None else {k: worst[k] for k in
+                                                         ("setting", "lambda", "epochs", "train_acc", "test_acc")},
+            "settings": sorted(settings), "cpu seconds": round(sum(settings.values()))}
 
 
 def main(argv=None) -> None:
