@@ -127,11 +127,12 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--log", required=True, help="JSON lines, one per stage end")
     parser.add_argument("--first", type=int, default=0, help="start at this setting (resume a log)")
+    parser.add_argument("--count", type=int, default=len(CPU_SWEEP), help="run at most this many settings")
     parser.add_argument("--seed", type=int, default=claim_seed("WZE17-ATK", 0))
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     with open(args.log, "a") as log:
-        for setting in CPU_SWEEP[args.first:]:
+        for setting in CPU_SWEEP[args.first:args.first + args.count]:
             for row in run_setting(setting, args.seed):
                 log.write(json.dumps(row) + "\n")
                 log.flush()
