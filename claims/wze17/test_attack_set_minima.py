@@ -118,7 +118,7 @@ def _maybe_figure(name, draw, evidence, report_figure_dir):
 def _inconclusive_without_bad_solution(rows, claim, evidence) -> bool:
     """Record the worst fitted test accuracy; mark the part inconclusive when it is not below the bad bar."""
     worst, bar = min(r["test_acc"] for r in rows), claim.threshold("bad_test_acc")
-    evidence.record(measured={"worst fitted test acc": worst, "bad-solution bar": bar})
+    evidence.record(bad_solution={"worst fitted test acc": worst, "bad-solution bar": bar})
     if worst >= bar:
         evidence.inconclusive(f"no bad solution: the worst fitted solution tests at {worst:.2%}, not below the "
                               f"bad bar {bar:.2%} (see WZE17-ATK); a comparison among good solutions only")
@@ -299,7 +299,8 @@ def _correlation_part(rows, measures, claim, evidence, panel):
 
 
 @pytest.mark.claim("WZE17-FIG3", parts=["mnist"])
-def test_test_accuracy_falls_with_sharpness_at_matched_train_loss(evidence, claim, spectra, report_figure_dir):
+def test_accuracy_falls_with_sharpness_at_matched_train_loss(evidence, claim, spectra, report_figure_dir):
+    """Fig. 3 left, read at matched training loss (the claim's headline)."""
     _maybe_figure("WZE17-FIG3-v50.png", lambda ax: (
         ax.scatter([r["V50"] for r in spectra], [100 * r["test_acc"] for r in spectra],
                    c=[np.log10(r["train_loss"]) for r in spectra]),
