@@ -93,9 +93,9 @@ def run_setting(setting: AttackSetting, seed: int, n_test: int = 2000, data_dir=
 
 
 LAMBDAS = (0.1, 0.3, 1.0, 3.0)
-# the CPU sweep (run once at nice 19 on a 2-core machine shared by 8 sessions: 5,020 wall seconds, about 10
-# CPU minutes): both of the paper's optimizer families, attack sets up to the rest of the training set, a λ
-# continuation, and a longer schedule reaching λ = 10
+# the CPU sweep (run once at nice 19 on a 2-core machine shared by 8 sessions: 5,020 wall seconds summed over
+# the settings, a few CPU minutes each): both of the paper's optimizer families, attack sets up to the rest of
+# the training set, a λ continuation, and a longer schedule reaching λ = 10
 CPU_SWEEP = (
     AttackSetting("adam", 1e-3, REST_OF_TRAIN, LAMBDAS, 50, attack_batch_size=512),
     AttackSetting("adam", 1e-3, REST_OF_TRAIN, (0.3, 1.0, 3.0, 10.0), 100, attack_batch_size=512),
