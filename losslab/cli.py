@@ -1,4 +1,4 @@
-"""Command line of the claim suite: `python -m losslab list|run|show|compare`.
+"""Command line of the claim suite: `python -m losslab list|run|show|compare|progress|data|plan`.
 
   list [--paper P] [--kind K]         the claims of reference/: id, kind, locus, statement
   run ID [pytest args...]             pytest on the tests of one claim (the plugin's --claim-id)
@@ -6,6 +6,12 @@
   compare OLD NEW [--fail-on-regression]
                                       what changed between two reports (folders or claims.json);
                                       with the flag, exit 1 when a claim's status got worse
+  progress REPORT_DIR [--watch S]     the live table of a run's trainings (REPORT_DIR/progress.jsonl)
+  data fetch DIR [--only mnist,cifar10,svhn]
+                                      download the datasets into DIR, resumable, hashes checked
+  plan --tier gpu|paper [--runs-from REPORT_DIR]
+                                      per recipe: runs x epochs x samples, FLOPs, peak memory, GPU-hours
+  merge SHARD_DIR... -o REPORT        one report from the reports of `pytest --shard I/N` runs
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import sys
 from pathlib import Path
 
 from losslab.catalog import KINDS, CatalogError, load_catalog
+from losslab.report import merge
 
 
 def _short(text: str, limit: int) -> str:
@@ -76,6 +83,49 @@ def cmd_compare(args) -> int:
     return 1 if args.fail_on_regression and diff["regressions"] else 0
 
 
+def cmd_progress(args) -> int:
+    import time
+
+    from losslab.report.progress import read_events, render, runs
+    while True:
+        events = read_events(args.report_dir)
+        print(render(runs(events)) if events else f"no progress events in {args.report_dir} yet "
+              f"(written by `pytest --report {args.report_dir}`)", flush=True)
+        if not args.watch:
+            return 0
+        time.sleep(args.watch)
+        print("\033[2J\033[H", end="")  # clear the terminal between frames
+
+
+def cmd_data_fetch(args) -> int:
+    from losslab.data.fetch import fetch
+    from losslab.data.verify import DataCorrupt
+    try:
+        placed = fetch(args.dir, datasets=args.only.split(","))
+    except (OSError, DataCorrupt) as exc:
+        print(f"losslab data fetch: {exc}", file=sys.stderr)
+        return 2
+    print(f"{len(placed)} files in {args.dir}, each with its known hash")
+    return 0
+
+
+def cmd_plan(args) -> int:
+    import tempfile
+
+    from losslab.plan import plan, render, runs_from_events, smoke_run
+    from losslab.report.progress import read_events
+    folder = args.runs_from
+    if folder is None:  # count the runs by running the tier's tests at smoke scale (minutes on one core)
+        scratch = tempfile.mkdtemp(prefix="losslab-plan-")
+        done = smoke_run(args.tier, scratch)
+        if done.returncode not in (0, 1):
+            print(f"losslab plan: the smoke run failed (exit {done.returncode}):\n{done.stdout[-3000:]}", file=sys.stderr)
+            return 2
+        folder = Path(scratch) / "report"
+    print(render(args.tier, plan(args.tier, runs_from_events(read_events(folder), args.tier))))
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="losslab", description="loss-landscape claim suite")
     sub = p.add_subparsers(dest="command", required=True)
@@ -97,6 +147,21 @@ def parser() -> argparse.ArgumentParser:
     p_cmp.add_argument("--fail-on-regression", action="store_true",
                        help="exit 1 when a claim's status is worse in NEW than in OLD (claims_table.STATUS_RANK)")
     p_cmp.set_defaults(func=cmd_compare)
+    p_prog = sub.add_parser("progress", help="what a run trains now, what is done, the ETA")
+    p_prog.add_argument("report_dir", metavar="REPORT_DIR")
+    p_prog.add_argument("--watch", type=float, default=0, metavar="S", help="redraw every S seconds")
+    p_prog.set_defaults(func=cmd_progress)
+    p_data = sub.add_parser("data", help="the datasets").add_subparsers(dest="data_command", required=True)
+    p_fetch = p_data.add_parser("fetch", help="download MNIST, CIFAR-10, SVHN into DIR (resumable, hashes checked)")
+    p_fetch.add_argument("dir", metavar="DIR")
+    p_fetch.add_argument("--only", default="mnist,cifar10,svhn", help="comma-separated subset")
+    p_fetch.set_defaults(func=cmd_data_fetch)
+    p_plan = sub.add_parser("plan", help="the compute plan of a tier (runs, FLOPs, memory, GPU-hours)")
+    p_plan.add_argument("--tier", choices=("gpu", "paper"), required=True)
+    p_plan.add_argument("--runs-from", metavar="REPORT_DIR", help="progress events of a smoke run of the tier "
+                        "(default: run `pytest claims --tier TIER` at scale smoke first)")
+    p_plan.set_defaults(func=cmd_plan)
+    merge.add_parser(sub)
     return p
 
 

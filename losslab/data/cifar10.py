@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from losslab.data.core import FIX_HINT, DataMissing, Split, find_data_dir
+from losslab.data.verify import verify_file
 
 NPZ = Path("cifar10") / "cifar10_test_10k_classsorted.npz"
 MEAN = (0.49421428, 0.48513139, 0.45040909)  # test-set statistics (shared/data/README.md)
@@ -30,12 +31,12 @@ def load_cifar10_raw(data_dir=None, split: str = "test") -> tuple[np.ndarray, np
         names = ["test_batch"] if split == "test" else [f"data_batch_{i}" for i in range(1, 6)]
         xs, ys = [], []
         for name in names:
-            xs_, ys_ = _read_python_batch(batches / name)
+            xs_, ys_ = _read_python_batch(verify_file(batches / name, root))
             xs.append(xs_)
             ys.append(ys_)
         return np.concatenate(xs), np.concatenate(ys)
     if split == "test" and (root / NPZ).is_file():
-        with np.load(root / NPZ, allow_pickle=False) as z:
+        with np.load(verify_file(root / NPZ, root), allow_pickle=False) as z:
             return z["x_test"], z["y_test"]
     raise DataMissing(f"CIFAR-10 {split} split not found under {root} (looked for {NPZ} and "
                       f"cifar-10-batches-py/): get https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz, "

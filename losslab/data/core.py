@@ -8,8 +8,9 @@ from pathlib import Path
 
 import torch
 
-FIX_HINT = ("point the suite at a folder holding it: `pytest --data-dir DIR` or "
-            "`export LOSSLAB_DATA_DIR=DIR` (CI: LOSSLAB_DATA_DIR=/work/shared/data)")
+FIX_HINT = ("get it with `python -m losslab data fetch DIR` (MNIST, CIFAR-10, SVHN; hashes checked) and point "
+            "the suite at DIR: `pytest --data-dir DIR` or `export LOSSLAB_DATA_DIR=DIR` "
+            "(CI: LOSSLAB_DATA_DIR=/work/shared/data)")
 
 
 class DataMissing(FileNotFoundError):

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from losslab.data.core import FIX_HINT, DataMissing, Split, find_data_dir
+from losslab.data.verify import verify_file
 
 FILES = {  # name: gz md5 (the constants torchvision checks)
     "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
@@ -53,8 +54,9 @@ def load_mnist(data_dir=None, split: str = "train", limit: int | None = None,
     (standardised with mean 0.1307, std 0.3081 when normalize), optionally the first `limit` images."""
     prefix = {"train": "train", "test": "t10k"}[split]
     folder = mnist_folder(data_dir)
-    images = read_idx(folder / f"{prefix}-images-idx3-ubyte.gz")
-    labels = read_idx(folder / f"{prefix}-labels-idx1-ubyte.gz")
+    root = find_data_dir(data_dir)
+    images = read_idx(verify_file(folder / f"{prefix}-images-idx3-ubyte.gz", root))
+    labels = read_idx(verify_file(folder / f"{prefix}-labels-idx1-ubyte.gz", root))
     if limit is not None:
         images, labels = images[:limit], labels[:limit]
     x = torch.from_numpy(images.astype(np.float32) / 255.0).unsqueeze(1)

@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from losslab.data.core import FIX_HINT, DataMissing, Split, find_data_dir
+from losslab.data.verify import verify_file
 
 MEAN = (0.4377, 0.4438, 0.4728)
 STD = (0.1980, 0.2010, 0.1970)
@@ -22,7 +23,7 @@ def load_svhn(data_dir=None, split: str = "train", normalize: bool = True, limit
         raise DataMissing(f"SVHN {split} not found under {root}/svhn/: get "
                           f"http://ufldl.stanford.edu/housenumbers/{split}_32x32.mat into {root}/svhn/ and "
                           f"{FIX_HINT}")
-    mat = scipy.io.loadmat(path)
+    mat = scipy.io.loadmat(verify_file(path, root))
     images = np.transpose(mat["X"], (3, 2, 0, 1))  # (32, 32, 3, N) -> (N, 3, 32, 32)
     labels = mat["y"].reshape(-1).astype(np.int64) % 10
     if limit is not None:

@@ -1,2 +1,1 @@
-"""Experiment pipelines, one module (or subpackage) per paper: recipes, sweeps and measurements usable
-outside pytest (DESIGN.md, "Layers")."""
+"""Experiments layer: per paper, the recipes per tier and the measurements the claim tests assert on (DESIGN.md)."""

@@ -10,6 +10,7 @@ import math
 import sys
 import time
 from dataclasses import asdict, dataclass, field
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -48,6 +49,7 @@ class TrainConfig:
 class TrainResult:
     history: list[dict] = field(default_factory=list)  # one dict per epoch
     stopped: str = "epochs"  # "epochs" | "train accuracy 100%" | "diverged"
+    run: dict = field(default_factory=dict)  # run_flags(): device, precision, layout, determinism switches
 
     @property
     def final(self) -> dict:
@@ -72,45 +74,74 @@ def _loss(kind: str, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor
 @torch.no_grad()
 def evaluate(model: nn.Module, data: Split, loss: str = "cross_entropy", batch_size: int = 1024,
              device="cpu") -> tuple[float, float | None]:
-    """(mean loss, accuracy or None for regression) of the model in eval mode."""
+    """(mean loss, accuracy or None for regression) of the model in eval mode; one host sync at the end."""
     was_training = model.training
     model.eval()
-    total_loss, correct = 0.0, 0
+    total_loss = torch.zeros((), dtype=torch.float64, device=device)
+    correct = torch.zeros((), dtype=torch.int64, device=device)
     for start in range(0, len(data), batch_size):
         x = data.x[start:start + batch_size].to(device)
         y = data.y[start:start + batch_size].to(device)
         out = model(x)
-        total_loss += float(_loss(loss, out, y)) * len(y)
+        total_loss += _loss(loss, out, y).double() * len(y)
         if loss == "cross_entropy":
-            correct += int((out.argmax(dim=1) == y).sum())
+            correct += (out.argmax(dim=1) == y).sum()
     model.train(was_training)
     n = max(len(data), 1)
-    return total_loss / n, (correct / n if loss == "cross_entropy" else None)
+    return float(total_loss) / n, (int(correct) / n if loss == "cross_entropy" else None)
 
 
-def _batches(n: int, batch_size: int | None, generator: torch.Generator):
+def _batches(n: int, batch_size: int | None, generator: torch.Generator, device="cpu"):
+    """Index tensors of one epoch on `device` (drawn on the CPU generator: same order on every device)."""
     if batch_size is None or batch_size >= n:
         yield None  # full batch
         return
-    order = torch.randperm(n, generator=generator)
+    order = torch.randperm(n, generator=generator).to(device)
     for start in range(0, n, batch_size):
         yield order[start:start + batch_size]
 
 
-def _take(data: Split, index, device) -> tuple[torch.Tensor, torch.Tensor]:
-    if index is None:
-        return data.x.to(device), data.y.to(device)
-    return data.x[index].to(device), data.y[index].to(device)
+def _take(data: Split, index) -> tuple[torch.Tensor, torch.Tensor]:
+    return (data.x, data.y) if index is None else (data.x[index], data.y[index])
+
+
+def _resident(data: Split | None, device, channels_last: bool) -> Split | None:
+    """The split moved to `device` once (no host-to-device copy per step), NHWC-strided for channels_last."""
+    if data is None:
+        return None
+    x = data.x.to(device)
+    if channels_last and x.dim() == 4:
+        x = x.contiguous(memory_format=torch.channels_last)
+    return Split(x, data.y.to(device))
+
+
+def run_flags(device, autocast: str | None, channels_last: bool) -> dict:
+    """What besides the recipe decides the numbers: device, precision, layout and the determinism switches."""
+    return {"device": str(device), "autocast": autocast, "channels_last": channels_last,
+            "torch": torch.__version__, "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
+            "cudnn_deterministic": torch.backends.cudnn.deterministic,
+            "cudnn_benchmark": torch.backends.cudnn.benchmark,
+            "tf32_matmul": torch.backends.cuda.matmul.allow_tf32, "tf32_cudnn": torch.backends.cudnn.allow_tf32}
 
 
 def train(model: nn.Module, train_set: Split, config: TrainConfig, seed: int, test_set: Split | None = None,
           attack_set: Split | None = None, device="cpu", progress_every_s: float = 5.0,
-          label: str = "train") -> TrainResult:
+          label: str = "train", autocast: str | None = None, channels_last: bool = False,
+          on_epoch: Callable[[dict], None] | None = None) -> TrainResult:
     """Train in place; returns per-epoch metrics. attack_set labels must already be wrong (wrong_labels).
 
     Deterministic given `seed` on CPU: shuffling uses its own torch.Generator; dropout-free models
-    draw nothing else. Prints a progress line to stderr at most every progress_every_s seconds."""
+    draw nothing else. The splits live on `device` for the whole run and the objective is summed there
+    (one host sync per epoch). autocast "bf16": forward and loss under torch.autocast(bfloat16);
+    channels_last: model and images in NHWC layout. on_epoch(row) is called with every metric row;
+    a progress line goes to stderr at most every progress_every_s seconds."""
+    if autocast not in (None, "bf16"):
+        raise ValueError(f"unknown autocast {autocast!r}; known: None, 'bf16'")
+    device = torch.device(device)
     model.to(device).train()
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    train_set, test_set, attack_set = (_resident(s, device, channels_last) for s in (train_set, test_set, attack_set))
     torch.manual_seed(seed)
     shuffle = torch.Generator().manual_seed(seed)
     attack_shuffle = torch.Generator().manual_seed(seed + 1)
@@ -125,28 +156,32 @@ def train(model: nn.Module, train_set: Split, config: TrainConfig, seed: int, te
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones, gamma=0.1)
     use_attack = attack_set is not None and config.attack_weight > 0
     attack_bs = config.attack_batch_size or config.batch_size
-    result = TrainResult()
+    result = TrainResult(run=run_flags(device, autocast, channels_last))
+    mixed = torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast == "bf16")
     started = last_print = time.monotonic()
     for epoch in range(1, config.epochs + 1):
         attacking = use_attack and epoch > config.attack_warmup_epochs
-        attack_iter = iter(_batches(len(attack_set), attack_bs, attack_shuffle)) if attacking else None
-        objective_sum, seen = 0.0, 0
-        for index in _batches(len(train_set), config.batch_size, shuffle):
-            x, y = _take(train_set, index, device)
-            objective = _loss(config.loss, model(x), y)
+        attack_iter = iter(_batches(len(attack_set), attack_bs, attack_shuffle, device)) if attacking else None
+        objective_sum = torch.zeros((), dtype=torch.float64, device=device)  # summed on the device: no sync per step
+        seen = 0
+        for index in _batches(len(train_set), config.batch_size, shuffle, device):
+            x, y = _take(train_set, index)
+            with mixed:
+                objective = _loss(config.loss, model(x), y)
             if attacking:
                 attack_index = next(attack_iter, "exhausted")
                 if attack_index == "exhausted":  # attack set smaller than the train set: cycle it
-                    attack_iter = iter(_batches(len(attack_set), attack_bs, attack_shuffle))
+                    attack_iter = iter(_batches(len(attack_set), attack_bs, attack_shuffle, device))
                     attack_index = next(attack_iter)
-                ax, ay = _take(attack_set, attack_index, device)
-                objective = objective + config.attack_weight * _loss(config.loss, model(ax), ay)
+                ax, ay = _take(attack_set, attack_index)
+                with mixed:
+                    objective = objective + config.attack_weight * _loss(config.loss, model(ax), ay)
             optimizer.zero_grad(set_to_none=True)
             objective.backward()
             optimizer.step()
-            objective_sum += float(objective.detach()) * len(y)
+            objective_sum += objective.detach().double() * len(y)
             seen += len(y)
-        row = {"epoch": epoch, "objective": objective_sum / seen, "lr": optimizer.param_groups[0]["lr"]}
+        row = {"epoch": epoch, "objective": float(objective_sum) / seen, "lr": optimizer.param_groups[0]["lr"]}
         scheduler.step()
         if not math.isfinite(row["objective"]):
             result.history.append(row)
@@ -161,6 +196,8 @@ def train(model: nn.Module, train_set: Split, config: TrainConfig, seed: int, te
             row["attack_loss"], row["attack_acc"] = evaluate(model, attack_set, config.loss,
                                                              config.eval_batch_size, device)
         result.history.append(row)
+        if on_epoch is not None:
+            on_epoch(dict(row, epochs=config.epochs, seconds=time.monotonic() - started))
         now = time.monotonic()
         if now - last_print >= progress_every_s:
             last_print = now
@@ -170,4 +207,6 @@ def train(model: nn.Module, train_set: Split, config: TrainConfig, seed: int, te
         if config.stop_at_full_train_accuracy and row["train_acc"] == 1.0 and (attacking or not use_attack):
             result.stopped = "train accuracy 100%"
             break
+    if channels_last:
+        model.to(memory_format=torch.contiguous_format)  # the cache and the probes expect the default layout
     return result

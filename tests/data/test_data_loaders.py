@@ -10,6 +10,7 @@ import torch
 
 from losslab.data import DataMissing, cubic_task, load_cifar10, load_mnist, load_svhn, teacher_task
 from losslab.data.cifar10 import load_cifar10_raw
+from losslab.data.fake import SYNTHETIC_MARKER
 from losslab.data.mnist import FILES, read_idx
 from losslab.data.synthetic import cubic
 
@@ -114,6 +115,7 @@ def test_svhn_mat_layout_and_label_ten_is_zero(tmp_path):
     import scipy.io
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, size=(32, 32, 3, 4), dtype=np.uint8)
+    (tmp_path / SYNTHETIC_MARKER).touch()  # random files: their hashes are not the known ones
     (tmp_path / "svhn").mkdir()
     scipy.io.savemat(tmp_path / "svhn" / "test_32x32.mat", {"X": images, "y": np.array([[10], [1], [9], [10]])})
     data = load_svhn(tmp_path, "test", normalize=False)
@@ -126,6 +128,7 @@ def test_cifar_python_batches_read_and_unsafe_pickles_refused(tmp_path):
     import pickle
     folder = tmp_path / "cifar-10-batches-py"
     folder.mkdir()
+    (tmp_path / SYNTHETIC_MARKER).touch()  # random files: their hashes are not the known ones
     rng = np.random.default_rng(1)
     rows = rng.integers(0, 256, size=(3, 3072), dtype=np.uint8)
     with open(folder / "test_batch", "wb") as handle:

@@ -10,6 +10,7 @@ import torch
 from fixtures.recipes import (WZE17_RESNET_ATTACK_SWEEP, WZE17_SVHN_ATTACK_SWEEP, recipe_data, recipe_for,
                               wze17_resnet_attack_recipe_name, wze17_svhn_attack_recipe_name)
 from losslab.data import DataMissing
+from losslab.data.fake import SYNTHETIC_MARKER
 
 SVHN_TRAIN, CIFAR10_TRAIN = 73257, 50000
 
@@ -35,6 +36,7 @@ def _write_svhn(root, split, n, seed):
     x = rng.integers(0, 256, (32, 32, 3, n), dtype=np.uint8)
     y = rng.integers(1, 11, (n, 1)).astype(np.uint8)  # SVHN labels 1..10, 10 = digit 0
     (root / "svhn").mkdir(parents=True, exist_ok=True)
+    (root / SYNTHETIC_MARKER).touch()  # random files: their hashes are not the known ones
     scipy.io.savemat(root / "svhn" / f"{split}_32x32.mat", {"X": x, "y": y})
     return x, y
 
