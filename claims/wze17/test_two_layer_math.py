@@ -14,6 +14,7 @@ from torch.func import hessian, jacrev, vmap
 from losslab.probes.two_layer import (ACTIVATIONS, flat_mlp, empirical_risk, fisher_c, hessian_c,
                                       input_gradient_sq_mean, node_scaled, random_two_layer,
                                       residual_term_c, two_layer)
+from losslab.experiments.wze17.corollary1_search import corollary1_terms, search
 from losslab.seeds import claim_seed
 
 DT = torch.float64
@@ -52,8 +53,9 @@ def square_loss_pieces(f, theta, x, y):
 
 
 @pytest.mark.claim("WZE17-EQ7")
-def test_eq7_hessian_is_fisher_plus_residual_term(evidence):
+def test_eq7_hessian_is_fisher_plus_residual_term(evidence, claim):
     worst, worst_printed, seeds = [], [], []
+    tol = claim.threshold("identity_tolerance")
 
     @given(depth=st.sampled_from([2, 3]), act=st.sampled_from(list(ACTIVATIONS)), d=st.integers(1, 4),
            width=st.integers(1, 6), N=st.integers(1, 8), idx=st.integers(0, 10**6))
@@ -71,18 +73,16 @@ def test_eq7_hessian_is_fisher_plus_residual_term(evidence):
         err_printed = (H - fisher - residual).abs().max().item() / scale
         worst.append(err)
         worst_printed.append(err_printed)
-        assert err <= 1e-10, f"∇²R ≠ 2/N ΣJJᵀ + 2/N Σr∇²f: rel. error {err:.3g} ({act}, depth {depth})"
-        # the printed Eq. (7) (no factor 2) is exactly half of the Hessian
-        assert (H - 2 * (fisher + residual)).abs().max().item() <= 1e-10 * scale
+        assert err <= tol, f"∇²R ≠ 2/N ΣJJᵀ + 2/N Σr∇²f: rel. error {err:.3g} ({act}, depth {depth})"
 
     try:
         check()
     finally:
+        evidence.headline("max relative error of 2/N ΣJJᵀ + 2/N Σr∇²f against autograd", max(worst, default=0))
         evidence.record(
             measured={"max rel. error of 2/N ΣJJᵀ + 2/N Σr∇²f": max(worst, default=None),
                       "max rel. error of printed Eq. (7) (no factor 2)": max(worst_printed, default=None),
                       "examples": len(worst)},
-            criterion="max|∇²R − (2/N ΣJJᵀ + 2/N Σr∇²f)| ≤ 1e-10·max(1, max|∇²R|); printed form = ∇²R / 2",
             seeds=seeds, dtype="float64", device="cpu",
             note="Finding: with R = (1/N)Σ(f−y)² as printed, ∇²R = 2·(RHS of Eq. 7); Eq. (7) is exact for "
                  "R = (1/2N)Σ(f−y)². Reproduced up to this factor-2 convention (2-layer Eq. 6 nets and "
@@ -90,7 +90,7 @@ def test_eq7_hessian_is_fisher_plus_residual_term(evidence):
 
 
 @pytest.mark.claim("WZE17-EQ7")
-def test_eq7_as_printed_is_off_by_exactly_factor_two(evidence):
+def test_eq7_as_printed_is_off_by_exactly_factor_two(evidence, claim):
     """Eq. (7) as printed, against autograd: printed RHS = ∇²R / 2 for R = (1/N)Σ(f−y)²."""
     f, P = mlp_flat([3, 4, 1], ACTIVATIONS["tanh"])
     gen = torch.Generator().manual_seed(claim_seed("WZE17-EQ7", 1))
@@ -100,15 +100,16 @@ def test_eq7_as_printed_is_off_by_exactly_factor_two(evidence):
     printed = fisher + residual
     ratio = (H.flatten() @ printed.flatten() / (printed.flatten() @ printed.flatten())).item()
     off = (H - printed).abs().max().item() / H.abs().max().item()
-    evidence.record(measured={"best factor ∇²R ≈ α·(printed RHS)": ratio,
-                              "max rel. |∇²R − printed RHS|": off},
-                    criterion="α = 2 to 1e-12 and the printed form misses ∇²R by ≥ 10% (relative)",
-                    seeds=[claim_seed("WZE17-EQ7", 1)], dtype="float64", device="cpu")
-    assert abs(ratio - 2) <= 1e-12 and off >= 0.1
+    evidence.headline("best factor α in ∇²R ≈ α·(printed Eq. 7)", ratio,
+                      paper=claim.paper_values["factor in Eq. (7) as printed"])
+    evidence.record(measured={"max rel. |∇²R − printed RHS|": off}, seeds=[claim_seed("WZE17-EQ7", 1)],
+                    dtype="float64", device="cpu")
+    assert abs(ratio - claim.threshold("printed_factor")) <= claim.threshold("factor_tolerance")
+    assert off >= claim.threshold("printed_miss")
 
 
 @pytest.mark.claim("WZE17-EQ7", control=True)
-def test_eq7_check_rejects_gauss_newton_only(evidence):
+def test_eq7_check_rejects_gauss_newton_only(evidence, claim):
     """Dropping the residual term (Gauss-Newton) at a point with residuals must fail the same check."""
     f, P = mlp_flat([2, 5, 1], ACTIVATIONS["tanh"])
     gen = torch.Generator().manual_seed(claim_seed("WZE17-EQ7", 2))
@@ -116,9 +117,10 @@ def test_eq7_check_rejects_gauss_newton_only(evidence):
     x, y = torch.randn(8, 2, generator=gen, dtype=DT), torch.randn(8, generator=gen, dtype=DT)
     H, fisher, _ = square_loss_pieces(f, theta, x, y)
     err = (H - 2 * fisher).abs().max().item() / max(1.0, H.abs().max().item())
-    evidence.record(measured={"rel. error of Gauss-Newton-only": err}, criterion="> 1e-10 (check rejects)",
+    evidence.record(removes="the residual term Σ r ∇²f (Gauss-Newton only), at a point with residuals",
                     seeds=[claim_seed("WZE17-EQ7", 2)], dtype="float64")
-    assert err > 1e-10
+    evidence.headline("relative error of 2/N ΣJJᵀ alone", err)
+    assert err > claim.threshold("identity_tolerance")
 
 
 # ---------------------------------------------------------------- Eq. (9)
@@ -129,8 +131,9 @@ def gram_fisher_sum(x, a, B, c, act):
 
 
 @pytest.mark.claim("WZE17-EQ9")
-def test_eq9_input_gradient_is_gram_weighted_fisher(evidence):
+def test_eq9_input_gradient_is_gram_weighted_fisher(evidence, claim):
     errs, seeds = [], []
+    tol = claim.threshold("identity_tolerance")
 
     @given(act=st.sampled_from(list(ACTIVATIONS)), scales=st.tuples(*[log_scales] * 4),
            idx=st.integers(0, 10**6), **sizes)
@@ -140,19 +143,18 @@ def test_eq9_input_gradient_is_gram_weighted_fisher(evidence):
         lhs = input_gradient_sq_mean(x, a, B, c, ACTIVATIONS[act]).item()
         rhs = gram_fisher_sum(x, a, B, c, ACTIVATIONS[act]).item()
         errs.append(abs(lhs - rhs) / max(1.0, lhs))
-        assert abs(lhs - rhs) <= 1e-9 * max(1.0, lhs), f"E‖∇ₓf‖²={lhs!r} vs ΣbᵀbI_c={rhs!r} ({act})"
+        assert errs[-1] <= tol, f"E‖∇ₓf‖²={lhs!r} vs ΣbᵀbI_c={rhs!r} ({act})"
 
     try:
         check()
     finally:
-        evidence.record(measured={"max rel. error": max(errs, default=None), "examples": len(errs)},
-                        criterion="|E‖∇ₓf‖² − Σ b_k1ᵀb_k2 I_c(k1,k2)| ≤ 1e-9·max(1, E‖∇ₓf‖²)",
-                        seeds=seeds, dtype="float64", device="cpu",
+        evidence.headline("max relative error of E‖∇ₓf‖² = Σ b_k1ᵀb_k2 I_c(k1,k2)", max(errs, default=0))
+        evidence.record(measured={"examples": len(errs)}, seeds=seeds, dtype="float64", device="cpu",
                         note="E = empirical mean over the drawn inputs; both sides by autograd.")
 
 
 @pytest.mark.claim("WZE17-EQ9", control=True)
-def test_eq9_check_rejects_net_with_input_skip(evidence):
+def test_eq9_check_rejects_net_with_input_skip(evidence, claim):
     """Outside Eq. (6): f + wᵀx depends on x not only through b_kᵀx + c_k; the identity must fail."""
     seed, (x, _, a, B, c) = draw_net("WZE17-EQ9", -1, 4, 3, 6)
     act = ACTIVATIONS["tanh"]
@@ -160,9 +162,11 @@ def test_eq9_check_rejects_net_with_input_skip(evidence):
     grads = vmap(torch.func.grad(lambda xi: two_layer(xi[None], a, B, c, act)[0] + w @ xi))(x)
     lhs = (grads ** 2).sum(1).mean().item()
     rhs = gram_fisher_sum(x, a, B, c, act).item()
-    evidence.record(measured={"E‖∇ₓf‖²": lhs, "ΣbᵀbI_c": rhs}, criterion="identity check rejects",
+    error = abs(lhs - rhs) / max(1.0, lhs)
+    evidence.record(removes="the Eq. (6) form: a linear input skip wᵀx", measured={"E‖∇ₓf‖²": lhs, "ΣbᵀbI_c": rhs},
                     seeds=[seed], dtype="float64")
-    assert abs(lhs - rhs) > 1e-9 * max(1.0, lhs)
+    evidence.headline("relative error with an input skip", error)
+    assert error > claim.threshold("identity_tolerance")
 
 
 # ---------------------------------------------------------------- Theorem 1
@@ -174,8 +178,9 @@ def theorem1_sides(x, a, B, c, act):
 
 
 @pytest.mark.claim("WZE17-T1")
-def test_theorem1_bound_and_tightness(evidence):
+def test_theorem1_bound_and_tightness(evidence, claim):
     ratios, seeds = [], []
+    slack = claim.threshold("bound_slack")
 
     @given(act=st.sampled_from(list(ACTIVATIONS)), scales=st.tuples(*[log_scales] * 4),
            idx=st.integers(0, 10**6), **sizes)
@@ -184,7 +189,7 @@ def test_theorem1_bound_and_tightness(evidence):
         seeds.append(seed)
         lhs, rhs = theorem1_sides(x, a, B, c, ACTIVATIONS[act])
         ratios.append(lhs / rhs if rhs > 0 else 0.0)
-        assert lhs <= rhs * (1 + 1e-12), f"2E‖∇ₓf‖² = {lhs!r} > ‖B‖⁴ + ‖I_c‖² = {rhs!r} ({act})"
+        assert lhs <= rhs * (1 + slack), f"2E‖∇ₓf‖² = {lhs!r} > ‖B‖⁴ + ‖I_c‖² = {rhs!r} ({act})"
 
     # Cauchy–Schwarz equality: K = 1, inputs orthogonal to b (so σ'(bᵀx + c) does not move with b)
     # and ‖b‖² = I_c = a² E[σ'(c)²] gives ratio 1.
@@ -198,17 +203,16 @@ def test_theorem1_bound_and_tightness(evidence):
         check()
     finally:
         q = np.quantile(ratios, [0.5, 0.9, 1.0]) if ratios else [None] * 3
-        evidence.record(measured={"max LHS/RHS (random nets)": q[2], "median LHS/RHS": q[0],
-                                  "90% quantile LHS/RHS": q[1], "examples": len(ratios),
+        evidence.headline("max LHS/RHS of Theorem 1 over random nets", q[2])
+        evidence.record(measured={"median LHS/RHS": q[0], "90% quantile LHS/RHS": q[1], "examples": len(ratios),
                                   "LHS/RHS at constructed equality case": lhs_t / rhs_t},
-                        criterion="2E‖∇ₓf‖² ≤ (‖B‖_F⁴ + ‖I_c‖_F²)(1 + 1e-12)",
                         seeds=seeds, dtype="float64", device="cpu",
                         note="Tight: equality for K = 1 with ‖b‖² = I_c (Cauchy–Schwarz equality).")
-    assert abs(lhs_t / rhs_t - 1) <= 1e-12
+    assert abs(lhs_t / rhs_t - 1) <= claim.threshold("tightness_tolerance")
 
 
 @pytest.mark.claim("WZE17-T1", control=True)
-def test_theorem1_check_rejects_net_with_input_skip(evidence):
+def test_theorem1_check_rejects_net_with_input_skip(evidence, claim):
     """Outside Eq. (6): f + wᵀx has input gradient not controlled by B and I_c; the bound must fail."""
     seed, (x, _, a, B, c) = draw_net("WZE17-T1", -2, 3, 2, 5, scales=(0.0, -1.0, -1.0, 0.0))
     act = ACTIVATIONS["sigmoid"]
@@ -216,20 +220,13 @@ def test_theorem1_check_rejects_net_with_input_skip(evidence):
     grads = vmap(torch.func.grad(lambda xi: two_layer(xi[None], a, B, c, act)[0] + w @ xi))(x)
     lhs = 2 * (grads ** 2).sum(1).mean().item()
     rhs = ((B ** 2).sum() ** 2 + (fisher_c(x, a, B, c, act) ** 2).sum()).item()
-    evidence.record(measured={"LHS": lhs, "RHS": rhs}, criterion="bound check rejects", seeds=[seed])
-    assert lhs > rhs * (1 + 1e-12)
+    evidence.record(removes="the Eq. (6) form: a linear input skip wᵀx", measured={"LHS": lhs, "RHS": rhs},
+                    seeds=[seed])
+    evidence.headline("LHS/RHS with an input skip", lhs / rhs)
+    assert lhs > rhs * (1 + claim.threshold("bound_slack"))
 
 
 # ---------------------------------------------------------------- Corollary 1
-
-def corollary1_terms(x, y, a, B, c, act):
-    """(2E‖∇ₓf‖², ‖∇²_cR‖_F², ‖B‖_F⁴, √R, D, Σ_k |a_k|‖b_k‖²) with E, R over the training set."""
-    col_sq = (B ** 2).sum(0)
-    return (2 * input_gradient_sq_mean(x, a, B, c, act).item(),
-            (hessian_c(x, y, a, B, c, act) ** 2).sum().item(), ((B ** 2).sum() ** 2).item(),
-            empirical_risk(x, y, a, B, c, act).sqrt().item(), (a.abs() * col_sq).max().item(),
-            (a.abs() * col_sq).sum().item())
-
 
 def saturating_tanh_case(u):
     """K = 1, tanh, all pre-activations at z* = atanh(1/√3) where |σ''| = C_σ, residuals chosen so
@@ -246,9 +243,10 @@ def saturating_tanh_case(u):
 
 
 @pytest.mark.claim("WZE17-C1")
-def test_corollary1_printed_form(evidence):
+def test_corollary1_printed_form(evidence, claim):
     """2E‖∇ₓf‖² ≤ ‖∇²_cR‖_F² + ‖B‖_F⁴ + 2C_σ D √R (Eq. 11; Monte-Carlo term 0: E over the training set)."""
     ratios, seeds = [], []
+    slack = claim.threshold("bound_slack")
 
     @given(act=st.sampled_from(list(ACTIVATIONS)), scales=st.tuples(*[log_scales] * 4),
            y_scale=log_scales, idx=st.integers(0, 10**6), **sizes)
@@ -257,10 +255,11 @@ def test_corollary1_printed_form(evidence):
         seeds.append(seed)
         lhs, hess_sq, b4, sqrt_r, D, _ = corollary1_terms(x, y * 10 ** y_scale, a, B, c, ACTIVATIONS[act])
         # the two definitions of D (Eq. 11: max|a_k|‖b_k‖²; Eq. 19: max|‖b_k‖²a_k|) coincide
-        assert D == (a * (B ** 2).sum(0)).abs().max().item()
+        d_eq19 = (a * B.square().sum(0)).abs().max().item()
+        assert D == d_eq19
         rhs = hess_sq + b4 + 2 * ACTIVATIONS[act].c_sigma * D * sqrt_r
         ratios.append(lhs / rhs if rhs > 0 else 0.0)
-        assert lhs <= rhs * (1 + 1e-12), f"Eq. (11) violated: {lhs!r} > {rhs!r} ({act}, K={K})"
+        assert lhs <= rhs * (1 + slack), f"Eq. (11) violated: {lhs!r} > {rhs!r} ({act}, K={K})"
 
     tight = []
     for u in (1e-1, 1e-3, 1e-6):
@@ -270,10 +269,10 @@ def test_corollary1_printed_form(evidence):
         check()
     finally:
         q = np.quantile(ratios, [0.5, 0.9, 1.0]) if ratios else [None] * 3
+        evidence.headline("max LHS/RHS of the printed Eq. (11) over random nets", q[2])
         evidence.record(
-            measured={"max LHS/RHS (random nets)": q[2], "median": q[0], "90% quantile": q[1],
+            measured={"median": q[0], "90% quantile": q[1],
                       "examples": len(ratios), "LHS/RHS, saturating tanh case, ‖b‖²=1e-1,1e-3,1e-6": tight},
-            criterion="2E‖∇ₓf‖² ≤ (‖∇²_cR‖_F² + ‖B‖_F⁴ + 2C_σ D√R)(1 + 1e-12), E and R over the training set",
             seeds=seeds, dtype="float64", device="cpu",
             note="Printed form holds in every example and in a targeted search (Adam from random starts on "
                  "the scale-free margin (⟨G,I_c⟩ − C_σD√R)/(2‖I_c+M‖_F‖B‖_F²), >1 iff a violation exists; "
@@ -281,11 +280,11 @@ def test_corollary1_printed_form(evidence):
                  "has gaps (step 17 drops the factor 2 of ∇²R; step 19 drops Σ_k, Σ_k|a_k|‖b_k‖² ≤ K·D), "
                  "which the factor-2 slack of the printed form absorbs. Tight: ratio → 1 as ‖b‖² → 0 in "
                  "the saturating tanh case.")
-    assert tight[-1] > 0.999 and all(t < 1 for t in tight)
+    assert tight[-1] > claim.threshold("tight_ratio") and all(t < 1 for t in tight)
 
 
 @pytest.mark.claim("WZE17-C1")
-def test_corollary1_proof_step17_fisher_is_half_hessian_minus_residual(evidence):
+def test_corollary1_proof_step17_fisher_is_half_hessian_minus_residual(evidence, claim):
     """I_c^N = ½∇²_cR − (1/N)Σ r_i ∇²_c f_i; step (17) prints ∇²_cR − (1/N)Σ r_i ∇²_c f_i."""
     seed, (x, y, a, B, c) = draw_net("WZE17-C1", -3, 5, 3, 7)
     act = ACTIVATIONS["softplus"]
@@ -293,17 +292,18 @@ def test_corollary1_proof_step17_fisher_is_half_hessian_minus_residual(evidence)
     err_correct = (fisher - (H / 2 - res)).abs().max().item()
     err_printed = (fisher - (H - res)).abs().max().item()
     evidence.record(measured={"max|I_c − (½∇²R − res)|": err_correct, "max|I_c − (∇²R − res)|": err_printed},
-                    criterion="corrected ≤ 1e-12, printed ≥ 1e-3", seeds=[seed], dtype="float64")
-    assert err_correct <= 1e-12 and err_printed >= 1e-3
+                    seeds=[seed], dtype="float64")
+    assert err_correct <= claim.threshold("identity_tolerance") and err_printed >= claim.threshold("printed_miss")
 
 
 @pytest.mark.claim("WZE17-C1")
-def test_corollary1_corrected_form(evidence):
+def test_corollary1_corrected_form(evidence, claim):
     """What the proof gives with the factor 2 and the sum over k:
     2E‖∇ₓf‖² ≤ ½(‖∇²_cR‖_F² + ‖B‖_F⁴) + 2C_σ √R Σ_k |a_k|‖b_k‖²
     (E‖∇ₓf‖² = ⟨BᵀB, ½∇²_cR⟩ − Σ_k ‖b_k‖² a_k (1/N)Σ_i r_i σ''_ik; Cauchy–Schwarz, ‖BᵀB‖_F ≤ ‖B‖_F²,
     |σ''| ≤ C_σ, (1/N)Σ|r_i| ≤ √R)."""
     ratios, seeds = [], []
+    slack = claim.threshold("bound_slack")
 
     @given(act=st.sampled_from(list(ACTIVATIONS)), scales=st.tuples(*[log_scales] * 4),
            y_scale=log_scales, idx=st.integers(0, 10**6), **sizes)
@@ -314,22 +314,35 @@ def test_corollary1_corrected_form(evidence):
         lhs, hess_sq, b4, sqrt_r, _, sum_ab = corollary1_terms(x, y * 10 ** y_scale, a, B, c, ACTIVATIONS[act])
         rhs = 0.5 * (hess_sq + b4) + 2 * ACTIVATIONS[act].c_sigma * sqrt_r * sum_ab
         ratios.append(lhs / rhs if rhs > 0 else 0.0)
-        assert lhs <= rhs * (1 + 1e-12), f"corrected form violated: {lhs!r} > {rhs!r}"
+        assert lhs <= rhs * (1 + slack), f"corrected form violated: {lhs!r} > {rhs!r}"
 
     try:
         check()
     finally:
-        evidence.record(measured={"max LHS/RHS (corrected form)": max(ratios, default=None)},
-                        criterion="2E‖∇ₓf‖² ≤ (½(‖∇²_cR‖² + ‖B‖⁴) + 2C_σ√R Σ_k|a_k|‖b_k‖²)(1 + 1e-12)",
-                        seeds=seeds, dtype="float64", device="cpu")
+        evidence.record(measured={"max LHS/RHS (corrected form)": max(ratios, default=None)}, seeds=seeds, dtype="float64", device="cpu")
+
+
+@pytest.mark.claim("WZE17-C1")
+def test_corollary1_counterexample_search(evidence, claim):
+    """Hill-climbing search for a violation of the printed and the corrected form (losslab.experiments.wze17.
+    corollary1_search); its budget grows with the hypothesis profile (ci: 2 starts, nightly: 20)."""
+    starts, steps = settings().max_examples // 20, 40
+    seed = claim_seed("WZE17-C1", 20)
+    best = {form: search(seed, starts, steps, form) for form in ("printed", "corrected")}
+    evidence.headline("largest LHS/RHS of the printed Eq. (11) found by the search", best["printed"]["ratio"])
+    evidence.record(measured=best, seeds=[seed], dtype="float64", device="cpu")
+    slack = claim.threshold("bound_slack")
+    assert all(b["ratio"] <= 1 + slack for b in best.values()), best
 
 
 @pytest.mark.claim("WZE17-C1", control=True)
-def test_corollary1_check_rejects_dropping_the_c_sigma_term(evidence):
+def test_corollary1_check_rejects_dropping_the_c_sigma_term(evidence, claim):
     """Treating tanh like ReLU (C_σ := 0) must violate the check in the saturating tanh case."""
     lhs, hess_sq, b4, _, _, _ = corollary1_terms(*saturating_tanh_case(1e-3))
-    evidence.record(measured={"LHS": lhs, "‖∇²_cR‖² + ‖B‖⁴": hess_sq + b4}, criterion="check rejects")
-    assert lhs > (hess_sq + b4) * (1 + 1e-12)
+    evidence.record(removes="the C_σ D √R term (tanh treated like ReLU, C_σ := 0)",
+                    measured={"LHS": lhs, "‖∇²_cR‖² + ‖B‖⁴": hess_sq + b4})
+    evidence.headline("LHS / RHS without the C_σ term", lhs / (hess_sq + b4))
+    assert lhs > (hess_sq + b4) * (1 + claim.threshold("bound_slack"))
 
 
 # ---------------------------------------------------------------- node scaling
@@ -350,8 +363,9 @@ def scale_all_nodes(a, B, c, lams):
 
 
 @pytest.mark.claim("WZE17-NS")
-def test_node_scaling_invariance_relu(evidence):
+def test_node_scaling_invariance_relu(evidence, claim):
     errs, factors, seeds = [], [], []
+    tol, change = claim.threshold("invariance_tolerance"), claim.threshold("min_log_change")
 
     @given(log_lam=st.lists(st.floats(0.3, 1.0) | st.floats(-1.0, -0.3), min_size=16, max_size=16),
            idx=st.integers(0, 10**6), K=st.integers(2, 8), d=st.integers(1, 4), N=st.integers(3, 8))
@@ -370,28 +384,27 @@ def test_node_scaling_invariance_relu(evidence):
         assume(h1 > 0)  # all nodes dead on all inputs: nothing to compare
         factor = full_hessian_fro(x, y, a2, B2, c2, act) / h1
         factors.append(factor)
-        assert err <= 1e-10, f"node scaling changed f or E‖∇ₓf‖²: rel. {err:.3g}"
-        assert abs(math.log(factor)) > 1e-3, f"‖∇²R‖_F unchanged (factor {factor})"
+        assert err <= tol, f"node scaling changed f or E‖∇ₓf‖²: rel. {err:.3g}"
+        assert abs(math.log(factor)) > change, f"‖∇²R‖_F unchanged (factor {factor})"
 
     try:
         check()
     finally:
-        evidence.record(measured={"max rel. change of f, E‖∇ₓf‖²": max(errs, default=None),
-                                  "‖∇²R‖_F factor, min / max": [min(factors, default=None),
+        evidence.headline("max relative change of f and E‖∇ₓf‖² under node scaling (ReLU)", max(errs, default=0))
+        evidence.record(measured={"‖∇²R‖_F factor, min / max": [min(factors, default=None),
                                                                  max(factors, default=None)]},
-                        criterion="rel. change ≤ 1e-10; |log(‖H(λθ)‖_F/‖H(θ)‖_F)| > 1e-3",
                         seeds=seeds, dtype="float64", device="cpu",
                         note="λ_k ∈ [0.1, 0.5] ∪ [2, 10] per node; full Hessian of R in (a, B, c).")
 
 
 @pytest.mark.claim("WZE17-NS", control=True)
-def test_node_scaling_check_rejects_tanh(evidence):
+def test_node_scaling_check_rejects_tanh(evidence, claim):
     """tanh is not positively homogeneous: the same invariance check must fail."""
     seed, (x, y, a, B, c) = draw_net("WZE17-NS", -1, 4, 3, 6)
     act = ACTIVATIONS["tanh"]
     a2, B2, c2 = scale_all_nodes(a, B, c, [3.0] * 4)
     f1, f2 = two_layer(x, a, B, c, act), two_layer(x, a2, B2, c2, act)
     err = (f1 - f2).abs().max().item() / max(1.0, f1.abs().max().item())
-    evidence.record(measured={"rel. change of f (tanh, λ=3)": err}, criterion="> 1e-10 (check rejects)",
-                    seeds=[seed])
-    assert err > 1e-10
+    evidence.record(removes="positive homogeneity: tanh in place of ReLU", seeds=[seed])
+    evidence.headline("relative change of f under node scaling (tanh, λ = 3)", err)
+    assert err > claim.threshold("invariance_tolerance")
