@@ -144,7 +144,7 @@ def smoke_run(tier: str, folder, *pytest_args: str, device: str = "cpu", workers
               timeout_s: float = 1800) -> subprocess.CompletedProcess:
     """`pytest claims --tier TIER --device DEVICE` at scale smoke (in one process, or `-n WORKERS`) on fake data
     files in the real formats and a fresh cache under `folder`; the report (with progress.jsonl) goes to
-    folder/report. Run from the repository root."""
+    folder/report."""
     from losslab.data.fake import write_fake_data_dir
 
     folder = Path(folder)
@@ -154,4 +154,5 @@ def smoke_run(tier: str, folder, *pytest_args: str, device: str = "cpu", workers
     parallel = ["-n", workers] if workers else ["-p", "no:xdist"]
     command = [sys.executable, "-m", "pytest", "claims", "--tier", tier, "--device", device, *parallel,
                "-p", "no:cacheprovider", "-q", "--report", str(folder / "report"), *pytest_args]
-    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout_s)
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout_s,
+                          cwd=Path(__file__).resolve().parents[1])
