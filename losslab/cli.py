@@ -11,6 +11,7 @@
                                       download the datasets into DIR, resumable, hashes checked
   plan --tier gpu|paper [--runs-from REPORT_DIR]
                                       per recipe: runs x epochs x samples, FLOPs, peak memory, GPU-hours
+  merge SHARD_DIR... -o REPORT        one report from the reports of `pytest --shard I/N` runs
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import sys
 from pathlib import Path
 
 from losslab.catalog import KINDS, CatalogError, load_catalog
+from losslab.report import merge
 
 
 def _short(text: str, limit: int) -> str:
@@ -37,7 +39,7 @@ def cmd_list(args) -> int:
     claims = [catalog[cid] for cid in catalog.ids()]
     claims = [c for c in claims if (not args.paper or c.paper == args.paper) and (not args.kind or c.kind == args.kind)]
     for c in claims:
-        print(f"{c.id:<12} {c.kind:<9} {_short(c.locus, 24):<24} {_short(c.statement, 90)}")
+        print(f"{c.id:<12} {c.kind:<9} {len(c.parts):>2} part(s) {_short(c.locus, 24):<24} {_short(c.statement, 80)}")
     print(f"{len(claims)} claim(s)")
     return 0
 
@@ -160,6 +162,7 @@ def parser() -> argparse.ArgumentParser:
     p_plan.add_argument("--runs-from", metavar="REPORT_DIR", help="progress events of a smoke run of the tier "
                         "(default: run `pytest claims --tier TIER` at scale smoke first)")
     p_plan.set_defaults(func=cmd_plan)
+    merge.add_parser(sub)
     return p
 
 

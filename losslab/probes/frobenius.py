@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import torch
 
 from losslab.probes.lanczos import random_start
+from losslab.probes.trace import rademacher_probes
 
 
 @dataclass
@@ -17,19 +18,15 @@ class Estimate:
     samples: torch.Tensor  # per-probe terms, float64 CPU
 
 
-def frobenius_sq_exact_hvps(op, chunk: int = 256) -> float:
-    """‖H‖_F² = Σ_i ‖H e_i‖² over the basis (dim products; exact up to rounding)."""
-    total = 0.0
-    for start in range(0, op.dim, chunk):
-        cols = torch.eye(op.dim, device=op.device, dtype=op.dtype)[:, start:start + chunk]
-        total += op.matmat(cols, chunk=chunk).to(torch.float64).pow(2).sum().item()
-    return total
+def frobenius_sq_exact_hvps(op, chunk: int = 64) -> float:
+    """‖H‖_F² = Σ_i ‖H e_i‖² over the basis (dim products, batched `chunk` per op.matmat; exact up to rounding)."""
+    eye = torch.eye(op.dim, device=op.device, dtype=op.dtype)
+    return op.matmat(eye, chunk=chunk).to(torch.float64).pow(2).sum().item()
 
 
-def frobenius_sq_hutchinson(op, probes: int = 100, seed: int = 0) -> Estimate:
-    """‖H‖_F² = E‖H v‖² for Rademacher v (E vvᵀ = I)."""
-    samples = torch.tensor([op.matvec(random_start(op, seed + p, rademacher=True)).to(torch.float64)
-                            .pow(2).sum().item() for p in range(probes)], dtype=torch.float64)
+def frobenius_sq_hutchinson(op, probes: int = 100, seed: int = 0, chunk: int = 8) -> Estimate:
+    """‖H‖_F² = E‖H v‖² for Rademacher v (E vvᵀ = I); products batched `chunk` probes per op.matmat."""
+    samples = op.matmat(rademacher_probes(op, probes, seed), chunk=chunk).to("cpu", torch.float64).pow(2).sum(0)
     return Estimate(samples.mean().item(), samples.std().item() / math.sqrt(probes), samples)
 
 
@@ -68,6 +65,5 @@ def frobenius_sq_deflated(op, result, probes: int = 10, seed: int = 0) -> Estima
     def project(v):
         return v - q @ (q.T @ v)
 
-    rest = torch.tensor([project(op.matvec(project(random_start(op, seed + p, rademacher=True))))
-                         .to(torch.float64).pow(2).sum().item() for p in range(probes)], dtype=torch.float64)
+    rest = project(op.matmat(project(rademacher_probes(op, probes, seed)))).to("cpu", torch.float64).pow(2).sum(0)
     return Estimate(exact + rest.mean().item(), rest.std().item() / math.sqrt(probes), rest)

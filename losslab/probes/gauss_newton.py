@@ -11,13 +11,16 @@ from __future__ import annotations
 import torch
 from torch.func import functional_call, grad, jvp, vjp
 
-from losslab.probes.hessian import HessianOperator, eval_mode
+from losslab.probes.hessian import HessianOperator
 
 
 class GaussNewtonOperator(HessianOperator):
-    """v ↦ G v; same data, weighting and eval-mode convention as HessianOperator."""
+    """v ↦ G v; same data, weighting and eval-mode convention as HessianOperator (never keeps graphs)."""
 
-    def _ggn_batch(self, v, x, y):
+    def __init__(self, model, loss_fn, batches):
+        super().__init__(model, loss_fn, batches, method="forward")
+
+    def _hvp_batch(self, v, x, y):  # HessianOperator's matvec and matmat (vmapped) call this per batch
         def outputs(flat):
             return functional_call(self.model, {**self._unflatten(flat), **self.buffers}, (x,))
 
@@ -27,19 +30,6 @@ class GaussNewtonOperator(HessianOperator):
         hjv = vjp(grad(lambda o: self.loss_fn(o, y)), out.detach())[1](jv)[0]
         _, pullback = vjp(outputs, self.theta)
         return pullback(hjv)[0]
-
-    def matvec(self, v: torch.Tensor) -> torch.Tensor:
-        v = v.to(device=self.device, dtype=self.dtype)
-        out = torch.zeros_like(self.theta)
-        with eval_mode(self.model):
-            for w, (x, y) in zip(self.weights, self.batches):
-                out += w * self._ggn_batch(v, x, y)
-        return out
-
-    __matmul__ = matvec
-
-    def _hvp_batch(self, v, x, y):  # HessianOperator.matmat batches this over columns with vmap
-        return self._ggn_batch(v, x, y)
 
 
 class ResidualOperator:
@@ -55,5 +45,5 @@ class ResidualOperator:
 
     __matmul__ = matvec
 
-    def matmat(self, vectors: torch.Tensor, chunk: int = 64) -> torch.Tensor:
-        return self.hessian.matmat(vectors, chunk) - self.gauss_newton.matmat(vectors)
+    def matmat(self, vectors: torch.Tensor, chunk: int = 8) -> torch.Tensor:
+        return self.hessian.matmat(vectors, chunk) - self.gauss_newton.matmat(vectors, chunk)

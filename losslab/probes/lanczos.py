@@ -37,33 +37,45 @@ def random_start(op, seed: int, rademacher: bool = False) -> torch.Tensor:
 
 
 def lanczos(op, steps: int, start: torch.Tensor, reorthogonalize: bool = True,
-            keep_basis: bool = True, _check=None) -> LanczosResult:
-    """`steps` Lanczos steps from `start`; stops early on an invariant subspace (β ≈ 0).
+            keep_basis: bool = True) -> LanczosResult:
+    """`steps` Lanczos steps from `start`; stops early on an invariant subspace (β ≈ 0)."""
+    return lanczos_probes(op, steps, start[:, None], reorthogonalize, keep_basis)[0]
 
-    `_check(alphas, betas, beta, basis)` is called after each step; returning True stops.
+
+def lanczos_probes(op, steps: int, starts: torch.Tensor, reorthogonalize: bool = True,
+                   keep_basis: bool = True) -> list[LanczosResult]:
+    """Independent Lanczos runs from the columns of `starts` (dim, p), one batched product per step.
+
+    Each column follows its own three-term recurrence (and its own full reorthogonalization) and
+    stops on its own invariant subspace (β ≤ 1e-10 · max |α|); a stopped column rides along as zeros.
     """
-    q = start / torch.linalg.vector_norm(start)
-    basis = torch.empty(op.dim, steps, device=q.device, dtype=q.dtype)
-    alphas, betas = [], []
-    q_prev, beta = torch.zeros_like(q), 0.0
+    q = starts / torch.linalg.vector_norm(starts, dim=0)
+    p = q.shape[1]
+    basis = torch.zeros(p, steps, op.dim, device=q.device, dtype=q.dtype)
+    alphas, betas = torch.zeros(p, steps, dtype=torch.float64), torch.zeros(p, steps, dtype=torch.float64)
+    lengths = [steps] * p
+    q_prev, beta = torch.zeros_like(q), torch.zeros(p, device=q.device, dtype=q.dtype)
     for j in range(steps):
-        basis[:, j] = q
-        w = op.matvec(q)
-        alpha = torch.dot(w, q)
+        basis[:, j] = q.T
+        w = _products(op, q)
+        alpha = (w * q).sum(0)
         w = w - alpha * q - beta * q_prev
         if reorthogonalize:  # twice is enough (Kahan-Parlett)
             for _ in range(2):
-                w = w - basis[:, : j + 1] @ (basis[:, : j + 1].T @ w)
-        alphas.append(alpha.item())
-        beta = torch.linalg.vector_norm(w).item()
-        done = _check is not None and _check(alphas, betas, beta)
-        if done or j == steps - 1 or beta <= 1e-10 * max(abs(a) for a in alphas):
+                w = w - torch.einsum("pjd,pj->dp", basis[:, : j + 1], torch.einsum("pjd,dp->pj", basis[:, : j + 1], w))
+        beta = torch.linalg.vector_norm(w, dim=0)
+        alphas[:, j], betas[:, j] = alpha.to("cpu", torch.float64), beta.to("cpu", torch.float64)
+        for i in range(p):
+            if lengths[i] == steps and betas[i, j] <= 1e-10 * alphas[i, : j + 1].abs().max():
+                lengths[i] = j + 1
+        if j == steps - 1 or max(lengths) <= j + 1:
             break
-        betas.append(beta)
-        q_prev, q = q, w / beta
-    m = len(alphas)
-    return LanczosResult(torch.tensor(alphas, dtype=torch.float64), torch.tensor(betas[: m - 1], dtype=torch.float64),
-                         beta, basis[:, :m] if keep_basis else None)
+        stopped = torch.tensor([n <= j + 1 for n in lengths], device=q.device)
+        # a stopped column continues as exact zeros: no division by β ≈ 0, no effect on the others
+        beta = torch.where(stopped, torch.zeros_like(beta), beta)
+        q_prev, q = torch.where(stopped, 0.0, q), torch.where(stopped, 0.0, w / beta.clamp(min=torch.finfo(w.dtype).tiny))
+    return [LanczosResult(alphas[i, :m], betas[i, : m - 1], betas[i, m - 1].item(),
+                          basis[i, :m].T if keep_basis else None) for i, m in enumerate(lengths)]
 
 
 def _select(theta: torch.Tensor, k: int, which: str) -> torch.Tensor:
@@ -94,41 +106,71 @@ def ritz_relative_residuals(alphas, betas, beta, k: int, which: str):
     return theta[idx], (beta * s[-1, idx]).abs() / scale
 
 
+def _products(op, block: torch.Tensor) -> torch.Tensor:
+    """A V for V (dim, b): one matvec for a single column, one batched matmat otherwise."""
+    if block.shape[1] == 1:
+        return op.matvec(block[:, 0])[:, None]
+    return op.matmat(block)
+
+
+def _orthonormal_block(w: torch.Tensor, basis: torch.Tensor, scale: float) -> torch.Tensor:
+    """Columns of w made orthonormal to `basis` and to each other; (near-)dependent columns dropped.
+
+    Twice is enough (Kahan-Parlett) for the projection; a column whose remainder is below
+    1e-10 · scale lies in span(basis) (an invariant subspace has been found) and is dropped.
+    """
+    for _ in range(2):
+        w = w - basis @ (basis.T @ w)
+    q, r = torch.linalg.qr(w)
+    keep = torch.diagonal(r).abs() > 1e-10 * max(scale, torch.finfo(w.dtype).tiny)
+    return q[:, keep]
+
+
 def top_eigenvalues(op, k: int = 1, which: str = "LA", tol: float = 1e-8, max_steps: int | None = None,
                     seed: int = 0, reorthogonalize: bool = True, return_vectors: bool = False,
-                    check_every: int | None = None):
-    """The k extreme eigenvalues of a symmetric operator by Lanczos (largest first for 'LA'/'LM').
+                    check_every: int = 1, block: int = 1):
+    """The k extreme eigenvalues of a symmetric operator by block Lanczos (largest first for 'LA'/'LM').
 
-    `tol` is the requested relative accuracy: Lanczos stops as soon as every wanted Ritz pair has
-    |β_m s_{m,i}| ≤ tol · |θ_i|, which bounds |θ_i − λ| / |θ_i| ≤ tol for an eigenvalue λ (a
-    rigorous bound; the true error is usually far smaller, ~ residual² / gap). The check (an eigh of
-    the m×m tridiagonal) runs every `check_every` steps (default: every step up to 40, then every
-    m // 20 steps, so at most ~5 % extra products). Returns a float64 CPU tensor (and the Ritz
-    vectors, dim × k on the operator's device, if asked).
+    Builds an orthonormal Krylov basis Q from a seeded (dim, b) Gaussian start block, b = `block`
+    columns per batched product (default 1), keeps A Q, and takes the Ritz pairs (θ_i, x_i = Q s_i) of
+    Qᵀ A Q (Rayleigh-Ritz). `tol` is the requested relative accuracy: it stops as soon as every wanted
+    pair has r_i = ‖A x_i − θ_i x_i‖ ≤ tol · |θ_i|, which bounds |θ_i − λ| ≤ tol · |θ_i| for an
+    eigenvalue λ (Golub & Van Loan Thm 8.1.13; rigorous, the true error is usually ~ r_i² / gap). The
+    check (an eigh of the m × m projection) runs every `check_every` blocks. `max_steps` caps the basis
+    size (= products). reorthogonalize=False orthogonalizes each block against the previous two only
+    (plain block Lanczos). Returns a float64 CPU tensor (and the Ritz vectors, dim × k on the
+    operator's device, if asked).
     """
+    if which not in ("LA", "SA", "LM"):
+        raise ValueError(f"which must be 'LA', 'SA' or 'LM', got {which!r}")
     max_steps = min(op.dim, max_steps or max(4 * k + 40, 100))
-    converged = {}
-
-    def check(alphas, betas, beta):
-        m = len(alphas)
-        if m < k + 1 and m < op.dim:
-            return False
-        every = check_every or max(1, m // 20)
-        if m % every and m < max_steps:
-            return False
-        _, relative = ritz_relative_residuals(alphas, betas, beta, k, which)
-        converged["ok"] = bool((relative <= tol).all())
-        return converged["ok"]
-
-    result = lanczos(op, max_steps, random_start(op, seed), reorthogonalize=reorthogonalize,
-                     keep_basis=True, _check=check)
-    stopped_early = result.beta_last <= 1e-10 * result.alphas.abs().max().item()
-    if not converged.get("ok") and not stopped_early:
-        warnings.warn(f"top_eigenvalues: not converged to tol={tol} in {max_steps} Lanczos steps")
-    theta, s = torch.linalg.eigh(result.tridiagonal())
-    idx = _select(theta, k, which)
+    b = min(block, max_steps)
+    g = torch.Generator(device="cpu").manual_seed(seed)
+    start = torch.randn(op.dim, b, generator=g, dtype=torch.float64).to(device=op.device, dtype=op.dtype)
+    q = torch.linalg.qr(start)[0]
+    basis, images = q[:, :0], q[:, :0]
+    converged, checks = False, 0
+    while q.shape[1]:
+        aq = _products(op, q)
+        basis, images = torch.cat([basis, q], 1), torch.cat([images, aq], 1)
+        m = basis.shape[1]
+        t = basis.T @ images
+        theta, s = torch.linalg.eigh(((t + t.T) / 2).to("cpu", torch.float64))
+        idx = _select(theta, min(k, m), which)
+        checks += 1
+        if m >= k and (checks % check_every == 0 or m >= max_steps):
+            s_w, theta_w = (t.to(device=basis.device, dtype=basis.dtype) for t in (s[:, idx], theta[idx]))
+            residual = torch.linalg.vector_norm(images @ s_w - (basis @ s_w) * theta_w, dim=0).to("cpu", torch.float64)
+            # floor: a wanted θ_i ≈ 0 is judged against the spectrum's scale, not against itself
+            scale = theta[idx].abs().clamp(min=1e-12 * theta.abs().max().item())
+            converged = bool((residual <= tol * scale).all())
+        if converged or m >= max_steps:
+            break
+        against = basis if reorthogonalize else basis[:, max(0, m - 2 * b):]
+        q = _orthonormal_block(aq, against, theta.abs().max().item())[:, : max_steps - m]
+    if not converged and max_steps <= basis.shape[1] < op.dim:
+        warnings.warn(f"top_eigenvalues: not converged to tol={tol} in {max_steps} products")
     values = theta[idx]
     if not return_vectors:
         return values
-    vectors = result.basis @ s[:, idx].to(device=result.basis.device, dtype=result.basis.dtype)
-    return values, vectors
+    return values, basis @ s[:, idx].to(device=basis.device, dtype=basis.dtype)

@@ -12,14 +12,18 @@ import math
 
 import torch
 
-from losslab.probes.lanczos import lanczos, random_start
+from losslab.probes.lanczos import lanczos_probes, random_start
 
 
 def quadrature_nodes_weights(op, steps: int = 80, probes: int = 4, seed: int = 0):
-    """[(nodes θ, weights τ)] per probe, float64 CPU tensors; weights of each probe sum to 1."""
+    """[(nodes θ, weights τ)] per probe, float64 CPU tensors; weights of each probe sum to 1.
+
+    Probe p is Rademacher with seed `seed + p`; the probes' Lanczos runs share one batched product per
+    step (memory: probes · steps · dim for the bases).
+    """
+    starts = torch.stack([random_start(op, seed + p, rademacher=True) for p in range(probes)], dim=1)
     out = []
-    for p in range(probes):
-        result = lanczos(op, min(steps, op.dim), random_start(op, seed + p, rademacher=True), keep_basis=True)
+    for result in lanczos_probes(op, min(steps, op.dim), starts, keep_basis=False):
         theta, s = torch.linalg.eigh(result.tridiagonal())
         out.append((theta, s[0] ** 2))
     return out

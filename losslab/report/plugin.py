@@ -29,7 +29,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from losslab.catalog import CatalogError, load_catalog
-from losslab.report.claims_table import TestOutcome, build_rows, outcome_from_report
+from losslab.report.claims_table import TestOutcome, build_rows, headline_text, outcome_from_report
 from losslab.report.evidence import CLAIM_KEY, PARTS_KEY, Evidence, evidence_from_properties
 from losslab.report.write import write_report
 
@@ -352,7 +352,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     ran = [r for r in rows if r["status"] != "not covered"]
     terminalreporter.section("claims")
     for row in ran:
-        terminalreporter.write_line(f"{row['id']:<12} {row['status']:<15} {row['reason'][:100]}")
+        terminalreporter.write_line(f"{row['id']:<12} {row['status']:<27} {headline_text(row)[:110]}")
     counts: dict[str, int] = {}
     for row in rows:
         counts[row["status"]] = counts.get(row["status"], 0) + 1

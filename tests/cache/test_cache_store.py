@@ -1,15 +1,18 @@
-"""The trained-network cache: one training across processes, corrupt entries retrained, keys."""
+"""The trained-network cache: one training across processes, corrupt entries retrained, keys, and the lock
+protocol (link()-created marker, heartbeat, stale-lock recovery; a killed job: tests/fixtures_area/test_warm_cluster.py)."""
 
 import json
 import os
 import subprocess
 import sys
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from losslab.cache import TrainedNetCache, cache_dir, entry_key
+from losslab.cache import EntryLock, TrainedNetCache, cache_dir, entry_key
 from losslab.nets import fnn
 
 WORKER = Path(__file__).with_name("_cache_worker.py")
@@ -104,13 +107,70 @@ def test_weights_of_another_architecture_are_not_trusted(tmp_path):
     assert len(counter) == 2 and model[0].out_features == 9
 
 
-def test_two_processes_train_once(tmp_path):
-    marker = tmp_path / "trainings.txt"
+def _worker(tmp_path, out_name):
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""),
                OMP_NUM_THREADS="1")
-    procs = [subprocess.Popen([sys.executable, str(WORKER), str(tmp_path / "cache"), str(marker),
-                               str(tmp_path / f"out{i}.json")], env=env) for i in range(2)]
+    return subprocess.Popen([sys.executable, str(WORKER), str(tmp_path / "cache"), str(tmp_path / "trainings.txt"),
+                             str(tmp_path / out_name)], env=env)
+
+
+def test_two_processes_train_once(tmp_path):
+    marker = tmp_path / "trainings.txt"
+    procs = [_worker(tmp_path, f"out{i}.json") for i in range(2)]
     assert [p.wait(timeout=120) for p in procs] == [0, 0]
     assert marker.read_text().count("trained") == 1
     outs = [json.loads((tmp_path / f"out{i}.json").read_text()) for i in range(2)]
     assert outs[0] == outs[1]
+
+
+def test_a_lock_left_by_a_vanished_host_is_broken_after_stale_after(tmp_path):
+    store, counter = TrainedNetCache(tmp_path, stale_after_s=0.5), []
+    lock = tmp_path / f"{entry_key(ToyRecipe('x', 3), 'cpu', 1)}.lock"
+    lock.write_text(json.dumps({"host": "node-that-died", "pid": os.getpid(), "token": "t0"}))
+    started = time.monotonic()
+    store.get(ToyRecipe("x", 3), "cpu", 1, _make, _counting_trainer(counter))
+    assert len(counter) == 1 and time.monotonic() - started >= 0.5 and not lock.exists()
+
+
+def test_a_live_lock_with_a_heartbeat_is_waited_for_not_broken(tmp_path):
+    path, ready, held_until_release = tmp_path / "k.lock", threading.Event(), []
+
+    def hold():
+        with EntryLock(path, heartbeat_s=0.05) as holder:
+            ready.set()
+            time.sleep(1.5)  # three times the waiter's stale_after_s
+            held_until_release.append((holder.held(), time.monotonic()))
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    ready.wait()
+    with EntryLock(path, stale_after_s=0.5):
+        acquired = time.monotonic()
+    thread.join()
+    assert held_until_release[0][0] and acquired >= held_until_release[0][1]
+
+
+def test_a_lost_link_reply_still_takes_the_lock(tmp_path):
+    """NFS may apply a link() and lose its reply; the retry sees EEXIST, the link count says it is ours."""
+    lock = EntryLock(tmp_path / "k.lock")
+    lock._private.write_text("{}")
+    os.link(lock._private, lock.path)  # the first, "lost" link
+    assert lock._try_link() and lock.held()
+
+
+def test_breaking_a_stale_lock_that_a_new_holder_just_took_puts_it_back(tmp_path, monkeypatch):
+    """Between the waiter's look and its rename() a new holder may take the lock: the waiter links it back."""
+    path = tmp_path / "k.lock"
+    path.write_text(json.dumps({"host": "node-that-died", "pid": 1, "token": "old"}))
+    waiter, real_rename = EntryLock(path, stale_after_s=0.0), os.rename
+
+    def new_holder_first(src, dst):
+        Path(src).unlink()
+        Path(src).write_text(json.dumps({"host": "node-b", "pid": 2, "token": "new"}))  # a new inode
+        real_rename(src, dst)
+
+    waiter._break_if_stale()  # first look: remembers the lock's inode and mtime
+    monkeypatch.setattr(os, "rename", new_holder_first)
+    waiter._break_if_stale()  # unchanged for stale_after_s = 0: breaks, but renames the new holder's lock
+    assert json.loads(path.read_text())["token"] == "new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["k.lock"]

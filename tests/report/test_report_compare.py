@@ -1,4 +1,4 @@
-"""compare: status changes, regressions (reproduced -> anything else), numbers moved beyond uncertainty."""
+"""compare: status changes, regressions (a status that got worse), numbers moved beyond uncertainty."""
 
 import copy
 
@@ -25,6 +25,19 @@ def test_reproduced_to_not_reproduced_is_a_regression(sample_report):
         ("TST1-PASS", "reproduced", "not reproduced", True), ("TST1-SKIP", "skipped", "reproduced", False)}
     text = render_text(diff)
     assert "TST1-PASS: reproduced -> not reproduced" in text and "other status changes: 1" in text
+
+
+def test_regressions_follow_the_status_order(sample_report):
+    def change(old, new):
+        a, b = copy.deepcopy(sample_report), copy.deepcopy(sample_report)
+        _row(a, "TST1-PASS")["status"], _row(b, "TST1-PASS")["status"] = old, new
+        return compare_reports(a, b)["regressions"] == ["TST1-PASS"]
+    assert change("reproduced", "reproduced at reduced scale")
+    assert change("reproduced at reduced scale", "inconclusive")
+    assert change("inconclusive", "not reproduced")
+    assert change("not run at this tier", "error")
+    assert not change("not reproduced", "inconclusive")
+    assert not change("inconclusive", "reproduced at reduced scale")
 
 
 def test_numbers_move_only_beyond_their_uncertainty(sample_report):
