@@ -9,6 +9,11 @@ from losslab.report.progress import read_events
 # Tests too slow for the default run even at smoke scale: their own counts (not recipes) stay at the tier's
 # size. Each is a bug for its area: cut them with fixtures.recipes.at_scale(full, smoke).
 TOO_SLOW_AT_SMOKE = {
+    **{f"claims/li19/test_hinge_hessian.py::{name}": "nets.WIDE_RECIPES (losslab/experiments, not fixtures.recipes): "
+       "widths 256-2048 stay full size at smoke (> 5 min)"
+       for name in ("test_wide_nets_reach_zero_hinge_risk_on_data_no_linear_model_fits",
+                    "test_bound_at_large_width_by_lanczos",
+                    "test_wide_nets_spectral_asymmetry_by_hessian_vector_products")},
     "claims/lp17/test_perturbed_minima.py": "GD[tier]: 400 full-batch GD epochs per perturbed run (> 100 s)",
     "claims/nmh19/test_skip_networks_training.py::test_rand_tests_worse_as_the_network_grows":
         "random-feature fits of full-width VGG13/VGG16 features (> 60 s)",
