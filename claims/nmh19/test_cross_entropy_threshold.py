@@ -13,6 +13,11 @@ from losslab.seeds import claim_seed
 DT = torch.float64
 
 
+def lemma_bound(N: int) -> float:
+    """Lemma 2.1's threshold log(2)/N."""
+    return math.log(2) / N
+
+
 def error_rate(logits, labels):
     return (logits.argmax(1) != labels).double().mean().item()
 
@@ -27,7 +32,7 @@ def near_threshold_case(N, delta):
 
 
 @pytest.mark.claim("NMH19-L21")
-def test_loss_below_log2_over_n_means_zero_error(evidence):
+def test_loss_below_log2_over_n_means_zero_error(claim, evidence):
     below, seeds = [], []
 
     @given(N=st.integers(1, 12), classes=st.integers(2, 6), margin=st.floats(0.0, 12.0),
@@ -47,29 +52,32 @@ def test_loss_below_log2_over_n_means_zero_error(evidence):
     try:
         check()
     finally:
+        evidence.headline("sampled outputs below log(2)/N (all with zero training error)", len(below))
         evidence.record(measured={"examples below the threshold": len(below)},
                         criterion="every sampled output with mean CE < log(2)/N has training error 0",
                         seeds=seeds, dtype="float64")
-    assert len(below) >= 5, "too few examples reached the lemma's hypothesis"
+    assert len(below) >= claim.threshold("min_examples_below"), "too few examples reached the lemma's hypothesis"
 
 
 @pytest.mark.claim("NMH19-L21")
-def test_threshold_is_tight(evidence):
-    N = 10
-    logits, labels = near_threshold_case(N, delta=1e-4)
+def test_threshold_is_tight(claim, evidence):
+    N, tightness = 10, claim.threshold("tightness_rel")
+    logits, labels = near_threshold_case(N, delta=tightness)
     loss = cross_entropy(logits, labels).item()
     err = error_rate(logits, labels)
     excess = loss / (math.log(2) / N) - 1
     evidence.record(measured={"loss / (log2/N) − 1": excess, "training error": err},
-                    criterion="loss above log2/N by < 1e-4 relative, with training error 1/N", dtype="float64")
-    assert 0 < excess < 1e-4 and err == 1 / N
+                    criterion="loss above log2/N by < tightness_rel relative, with training error 1/N", dtype="float64")
+    assert 0 < excess < tightness and err * N == 1
 
 
 @pytest.mark.claim("NMH19-L21", control=True)
-def test_check_rejects_a_larger_threshold(evidence):
-    """With threshold (1 + 1e-4)·log(2)/N the implication fails on the near-threshold case."""
-    N = 10
-    logits, labels = near_threshold_case(N, delta=1e-4)
+def test_check_rejects_a_larger_threshold(claim, evidence):
+    """With threshold (1 + tightness_rel)·log(2)/N the implication fails on the near-threshold case."""
+    N, tightness = 10, claim.threshold("tightness_rel")
+    logits, labels = near_threshold_case(N, delta=tightness)
     loss = cross_entropy(logits, labels).item()
-    evidence.record(measured={"loss·N/log2": loss * N / math.log(2)}, criterion="implication rejected")
-    assert loss < (1 + 1e-4) * math.log(2) / N and error_rate(logits, labels) > 0
+    evidence.record(measured={"loss·N/log2": loss * N / math.log(2)}, criterion="implication rejected",
+                    removes="the threshold's exact value: log(2)/N raised by tightness_rel")
+    evidence.headline("loss·N/log2 of a case with a training error", loss * N / math.log(2))
+    assert loss < (1 + tightness) * lemma_bound(N) and error_rate(logits, labels) > 0

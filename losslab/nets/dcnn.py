@@ -11,7 +11,9 @@ from losslab.nets.counting import mark_hidden
 class LP17DCNN(nn.Module):
     """Input + 5 layers. The paper gives no widths, only 188,810 parameters.
 
-    No all-conv 3x3 stride-2 stack with round widths gives 188,810; the reading that does is
+    The paper's all-conv reading (five 3x3 stride-2 convs, 32x32 -> 1x1, the last with 10 channels) reaches
+    188,810 only with irregular widths: of the widths in multiples of 8 up to 256, ten 4-tuples do, none of
+    them non-decreasing (e.g. 32, 64, 152, 56). The reading with standard widths that does is
     conv3x3/2(3->32) BN act | conv3x3/2(32->64) BN act | conv3x3/2(64->64) BN act | FC(1024->128) BN act |
     FC(128->10), biases everywhere, BN(affine=False) between hidden layers (finding: two layers are FC)."""
 

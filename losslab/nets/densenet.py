@@ -9,6 +9,8 @@ from torch import nn
 from losslab.nets.activations import make_activation
 from losslab.nets.counting import mark_hidden
 
+FIRST_BLOCK_ACTIVATIONS = 12  # hidden activations of the first dense block: NMH19 draws DenseNet121's skip neurons there
+
 
 class DenseLayer(nn.Module):
     """BN-act-conv1x1(4k)-BN-act-conv3x3(k), output concatenated to the input."""
@@ -52,5 +54,5 @@ def densenet121(activation="relu", classes: int = 10) -> DenseNet:
     """DenseNet-121, CIFAR layout (3x3 stem conv without BN): 6,956,298 params with 10 classes.
     torchvision's ImageNet densenet121 has 7,978,856 = this + 7,680 (7x7 stem) + 128 (stem BN)
     + 990 x 1,025 (990 more classes). Its first dense block holds the first 12 hidden activations
-    (SkipToOutput(only_first=12), NMH19 Table 2)."""
+    (FIRST_BLOCK_ACTIVATIONS; build_net's skip-network draws from them, NMH19 Table 2)."""
     return DenseNet(activation=activation, classes=classes)

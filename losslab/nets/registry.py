@@ -6,7 +6,7 @@ from torch import nn
 
 from losslab.nets.cnn13 import CNN13
 from losslab.nets.dcnn import LP17DCNN
-from losslab.nets.densenet import densenet121
+from losslab.nets.densenet import FIRST_BLOCK_ACTIVATIONS, densenet121
 from losslab.nets.resnet import resnet18, resnet32
 from losslab.nets.small import LeNet, MLeNet, SmallNIN, fnn
 from losslab.nets.vgg import VGG
@@ -31,5 +31,6 @@ def build_net(name: str, skip: dict | None = None, **kwargs) -> nn.Module:
     if skip:
         from losslab.nets.skip import SkipToOutput
         model = SkipToOutput(model, tuple(skip["input_shape"]), skip["n"], skip["seed"],
-                             classes=kwargs.get("classes", 10))
+                             classes=kwargs.get("classes", 10),
+                             only_first=FIRST_BLOCK_ACTIVATIONS if name == "densenet121" else None)
     return model

@@ -27,7 +27,8 @@ def ridge_output_weights(phi: torch.Tensor, targets: torch.Tensor, ridge: float)
     """argmin_V ||phi V - targets||^2 + ridge ||V||^2 in the dual form phi^T (phi phi^T + ridge I)^{-1} targets
     (float64; ridge = 0 needs phi of full row rank and gives the minimum-norm exact solution)."""
     phi, targets = phi.double(), targets.double()
-    gram = phi @ phi.T + ridge * torch.eye(phi.shape[0], dtype=phi.dtype, device=phi.device)
+    gram = phi @ phi.T
+    gram.diagonal().add_(ridge)  # in place: no second n x n matrix (the paper's n = 50,000: 20 GB each)
     return phi.T @ torch.linalg.solve(gram, targets)
 
 
@@ -116,11 +117,16 @@ def fit_random_features(model: nn.Module, x: torch.Tensor, labels: torch.Tensor,
                         classes: int = 10) -> nn.Module:
     """A copy of the skip net with U untouched and V = the ridge solution for one-hot targets on (x, labels);
     ridge = ridge_rel * mean(diag(Phi Phi^T)) so the regularisation is scale-free."""
-    device = _model_device(model)
-    phi, base = skip_features_and_base(model, x.to(device))
+    phi, base = skip_features_and_base(model, x.to(_model_device(model)))
+    return fit_on_features(model, phi, base, labels, ridge_rel, classes)
+
+
+def fit_on_features(model: nn.Module, phi: torch.Tensor, base: torch.Tensor, labels: torch.Tensor, ridge_rel: float,
+                    classes: int = 10) -> nn.Module:
+    """fit_random_features given (Phi, B) = skip_features_and_base(model, x) already computed (float64 solve)."""
     phi = phi.double()
     ridge = ridge_rel * float((phi * phi).sum(dim=1).mean())
-    targets = F.one_hot(labels.to(device), classes).double() - base.double()
+    targets = F.one_hot(labels.to(phi.device), classes).double() - base.double()
     V = ridge_output_weights(phi, targets, ridge)
     fitted = copy.deepcopy(model)
     with torch.no_grad():

@@ -157,3 +157,16 @@ def random_skip_net(rng, num_samples: int, kind: str, activation: str, depth: in
     chosen = sorted(rng.sample(candidates, num_samples))
     skip = tuple(tuple(idx for layer, idx in chosen if layer == l) for l in range(depth))
     return SkipNet(kind, tuple(input_shape), net.widths, skip, activation, kernel)
+
+
+def cross_entropy_hessian_in_V(Phi: torch.Tensor, V: torch.Tensor) -> torch.Tensor:
+    """nabla^2_V of the mean cross-entropy (Eq. 2) at G = Phi V, V (M x m) flattened row-major:
+    (1/N) sum_i A_i kron phi_i phi_i^T, A_i = diag(p_i) - p_i p_i^T with its diagonal p_k sum_{j != k} p_j, so a
+    saturated softmax (p_y rounding to 1) keeps A_i PSD instead of cancelling 1 - p_y to 0."""
+    p = torch.softmax(Phi @ V, dim=1)
+    m = p.shape[1]
+    others = (p[:, None, :] * (1 - torch.eye(m, dtype=p.dtype))).sum(-1)  # sum_{j != k} p_j, without 1 - p_k
+    A = -p[:, :, None] * p[:, None, :]
+    A.diagonal(dim1=1, dim2=2).copy_(p * others)
+    H = torch.einsum("ik,il,iab->kalb", Phi, Phi, A) / len(Phi)
+    return H.reshape(V.numel(), V.numel())

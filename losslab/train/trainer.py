@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from losslab.data.augment import augment
 from losslab.data.core import Split
 
 TRAINER_VERSION = "1"  # bump when a change alters what train() produces for the same recipe
@@ -40,6 +41,7 @@ class TrainConfig:
     stop_at_full_train_accuracy: bool = False
     eval_batch_size: int = 1024
     eval_every: int = 1  # epochs between metric rows (the last epoch always gets one)
+    augment: str | None = None  # losslab.data.augment kind applied to every training batch ("crop-flip": C-10+)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -145,6 +147,7 @@ def train(model: nn.Module, train_set: Split, config: TrainConfig, seed: int, te
     torch.manual_seed(seed)
     shuffle = torch.Generator().manual_seed(seed)
     attack_shuffle = torch.Generator().manual_seed(seed + 1)
+    augment_draws = torch.Generator().manual_seed(seed + 2)
     if config.optimizer == "adam":
         optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     elif config.optimizer == "sgd":
@@ -166,6 +169,8 @@ def train(model: nn.Module, train_set: Split, config: TrainConfig, seed: int, te
         seen = 0
         for index in _batches(len(train_set), config.batch_size, shuffle, device):
             x, y = _take(train_set, index)
+            if config.augment:
+                x = augment(x, config.augment, augment_draws)
             with mixed:
                 objective = _loss(config.loss, model(x), y)
             if attacking:

@@ -1,9 +1,11 @@
 """Instrument tests for losslab.probes.skip_features against exact answers."""
 
+import math
+
 import torch
 from torch.func import hessian
 
-from losslab.probes.skip_features import SkipNet, cross_entropy, numerical_rank
+from losslab.probes.skip_features import SkipNet, cross_entropy, cross_entropy_hessian_in_V, numerical_rank
 
 
 def test_fc_feature_matrix_matches_hand_computation():
@@ -47,3 +49,17 @@ def test_hessian_in_V_matches_closed_form_and_paper_formula_lacks_1_over_N():
     printed = sum(P[i, 0] * (1 - P[i, 0]) * torch.outer(Phi[i], Phi[i]) for i in range(n))
     assert torch.allclose(printed / n, block_0, atol=1e-14)
     assert not torch.allclose(printed, block_0, atol=1e-3)
+
+
+def test_cross_entropy_hessian_in_V_matches_autograd_and_stays_psd_when_saturated():
+    g = torch.Generator().manual_seed(0)
+    Phi, V = torch.rand(6, 4, generator=g, dtype=torch.float64), torch.randn(4, 3, generator=g, dtype=torch.float64)
+    labels = torch.tensor([0, 1, 2, 0, 1, 2])
+    auto = hessian(lambda v: cross_entropy(Phi @ v, labels))(V).reshape(12, 12)
+    assert torch.allclose(cross_entropy_hessian_in_V(Phi, V), auto, rtol=1e-12, atol=1e-15)
+    # logits 0 / 700: p_y = 1 in float64, A = [[2a, -a, -a], [-a, a, 0], [-a, 0, a]] a = e^-700 (PSD, rank 2)
+    A = cross_entropy_hessian_in_V(torch.ones(1, 1, dtype=torch.float64), torch.tensor([[700.0, 0.0, 0.0]],
+                                                                                      dtype=torch.float64))
+    a = math.exp(-700)
+    expected = torch.tensor([[2 * a, -a, -a], [-a, a, -a * a], [-a, -a * a, a]], dtype=torch.float64)
+    assert torch.allclose(A, expected, rtol=1e-12, atol=0)
