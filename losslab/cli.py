@@ -112,7 +112,7 @@ def cmd_data_fetch(args) -> int:
 def cmd_plan(args) -> int:
     import tempfile
 
-    from losslab.plan import plan, render, runs_from_events, smoke_run
+    from losslab.plan import plan, render, runs_from_events, smoke_run, unplanned
     from losslab.report.progress import read_events
     folder = args.runs_from
     if folder is None:  # count the runs by running the tier's tests at smoke scale (minutes on one core)
@@ -122,7 +122,8 @@ def cmd_plan(args) -> int:
             print(f"losslab plan: the smoke run failed (exit {done.returncode}):\n{done.stdout[-3000:]}", file=sys.stderr)
             return 2
         folder = Path(scratch) / "report"
-    print(render(args.tier, plan(args.tier, runs_from_events(read_events(folder), args.tier))))
+    runs = runs_from_events(read_events(folder), args.tier)
+    print(render(args.tier, plan(args.tier, runs), unplanned(args.tier, runs)))
     return 0
 
 

@@ -7,7 +7,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from fixtures.recipes import RECIPES
-from losslab.plan import recipe_cost, render, runs_from_events, step_flops
+from losslab.plan import plan, recipe_cost, render, runs_from_events, step_flops, unplanned
 
 
 def test_step_flops_of_an_mlp_equal_the_hand_count():
@@ -39,8 +39,10 @@ def test_plan_counts_distinct_requested_runs_and_totals():
     ask = {"kind": "request", "tier": "gpu", "recipe": "wze17-mlenet-mnist512"}
     events = [dict(ask, seed=1), dict(ask, seed=2), dict(ask, seed=2), dict(ask, seed=3, init="zeros"),
               dict(ask, kind="start", seed=1), dict(ask, tier="cpu", seed=9)]
-    runs = runs_from_events(events, "gpu")
-    assert runs == Counter({"wze17-mlenet-mnist512": 3})
+    runs = runs_from_events(events + [dict(ask, recipe="derived-in-a-test", seed=1)], "gpu")
+    assert runs == Counter({"wze17-mlenet-mnist512": 3, "derived-in-a-test": 1})
+    assert [c.recipe for c in plan("gpu", runs)] == ["wze17-mlenet-mnist512"]
+    assert unplanned("gpu", runs) == ["derived-in-a-test"]
     cost = recipe_cost(RECIPES["wze17-mlenet-mnist512"]["gpu"], runs=3)
     text = render("gpu", [cost])
     assert "wze17-mlenet-mnist512" in text and "total: 3 trainings of 1 recipes" in text

@@ -45,6 +45,19 @@ def test_strict_xfail_that_passes_at_smoke(tier):
 def test_a_crash_still_fails(tier):
     raise TypeError("shape mismatch")
 
+def test_explicit_fail_is_a_check(tier):
+    pytest.fail("too few nets fitted")
+
+@pytest.fixture(scope="module")
+def gated(tier):
+    pytest.fail("only 0 solutions reached train accuracy >= 0.99")
+
+def test_behind_a_gate(gated):
+    pass
+
+def test_behind_the_same_cached_gate(gated):
+    pass
+
 def test_tier_independent_math():
     pass
 """
@@ -54,9 +67,9 @@ def test_plugin_runs_tier_tests_records_checks_and_fails_crashes(pytester, monke
     monkeypatch.setitem(recipes._scale, "value", "full")  # the inner run sets it; restored after
     pytester.makeconftest('import pytest\npytest_plugins = ["fixtures.smoke"]\n'
                           'def pytest_addoption(parser):\n    parser.addoption("--scale", default="full")\n'
-                          '@pytest.fixture\ndef tier():\n    return "gpu"\n')
+                          '@pytest.fixture(scope="session")\ndef tier():\n    return "gpu"\n')
     pytester.makepyfile(test_inner=INNER)
     result = pytester.runpytest("--scale", "smoke", "-p", "no:xdist", "-rA")
-    result.assert_outcomes(passed=2, failed=1, deselected=1)
+    result.assert_outcomes(passed=3, failed=1, skipped=2, deselected=1)
     result.stdout.fnmatch_lines(["*FAILED*test_a_crash_still_fails*TypeError*"])
-    pytester.runpytest("-p", "no:xdist").assert_outcomes(passed=1, failed=3)  # at full scale all three fail
+    pytester.runpytest("-p", "no:xdist").assert_outcomes(passed=1, failed=4, errors=2)  # at full scale: all fail
