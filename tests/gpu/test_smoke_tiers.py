@@ -6,6 +6,10 @@ import pytest
 from losslab.plan import GPU_TIER_BUDGET_GPU_HOURS, plan, runs_from_events, smoke_run
 from losslab.report.progress import read_events
 
+# The two smoke runs take more than 15 minutes on 2 cores (NMH19's 44 table cells alone are ~10 min at the
+# paper tier), more than the default run's whole budget: they run in the nightly CPU job (`-m nightly`).
+pytestmark = pytest.mark.nightly
+
 # Tests too slow for the default run even at smoke scale: their own counts (not recipes) stay at the tier's
 # size. Each is a bug for its area: cut them with fixtures.recipes.at_scale(full, smoke).
 TOO_SLOW_AT_SMOKE = {
