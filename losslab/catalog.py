@@ -148,6 +148,16 @@ def _validate_claim(path: Path, raw: dict, papers: dict[str, Paper]) -> Claim:
     )
 
 
+def _table(where: str, entry, allowed: tuple[str, ...]) -> dict:
+    """`entry` as a TOML table holding only `allowed` keys, else a CatalogError at `where`."""
+    if not isinstance(entry, dict):
+        raise CatalogError(f"{where}: must be a table with {', '.join(allowed)}")
+    unknown = set(entry) - set(allowed)
+    if unknown:
+        raise CatalogError(f"{where}: unknown field(s) {sorted(unknown)}; allowed: {', '.join(allowed)}")
+    return entry
+
+
 def _validate_parts(path: Path, raw, statement: str) -> dict[str, Part]:
     if raw is None:
         return {DEFAULT_PART: Part(DEFAULT_PART, statement.strip())}
@@ -156,11 +166,7 @@ def _validate_parts(path: Path, raw, statement: str) -> dict[str, Part]:
     parts: dict[str, Part] = {}
     for i, entry in enumerate(raw):
         where = f"{path}: parts[{i}]"
-        if not isinstance(entry, dict):
-            raise CatalogError(f"{where}: must be a table with 'id' and 'statement'")
-        unknown = set(entry) - {"id", "statement", "check"}
-        if unknown:
-            raise CatalogError(f"{where}: unknown field(s) {sorted(unknown)}; allowed: id, statement, check")
+        entry = _table(where, entry, ("id", "statement", "check"))
         pid = entry.get("id")
         if not isinstance(pid, str) or not PART_ID.match(pid):
             raise CatalogError(f"{where}: field 'id' = {pid!r} must match {PART_ID.pattern}")
@@ -188,11 +194,7 @@ def _validate_criteria(path: Path, raw, parts: dict[str, Part]) -> dict[str, Cri
     criteria = {}
     for name, entry in raw.items():
         where = f"{path}: criteria.{name}"
-        if not isinstance(entry, dict):
-            raise CatalogError(f"{where}: must be a table with 'value' and 'source'")
-        unknown = set(entry) - {"value", "source", "parts"}
-        if unknown:
-            raise CatalogError(f"{where}: unknown field(s) {sorted(unknown)}; allowed: value, source, parts")
+        entry = _table(where, entry, ("value", "source", "parts"))
         if "value" not in entry or not _is_criterion_value(entry["value"]):
             raise CatalogError(f"{where}: field 'value' must be a number, bool, string or array of numbers")
         source = entry.get("source")

@@ -71,11 +71,6 @@ def spearman_permutation_test(x, y, alternative: str = "less", permutations: int
     return float(res.statistic), float(res.pvalue)
 
 
-def spearman_permutation_pvalue(x, y, permutations: int = 20000, seed: int = 0, alternative: str = "less") -> float:
-    """The p-value of `spearman_permutation_test` (kept for callers that need only p)."""
-    return spearman_permutation_test(x, y, alternative, permutations, seed)[1]
-
-
 def bootstrap_interval(statistic: Callable, *samples, confidence: float = 0.95, resamples: int = 9999,
                        seed: int = 0, paired: bool = True) -> tuple[float, float]:
     """Percentile bootstrap interval of `statistic(*samples)` (scipy.stats.bootstrap).

@@ -15,7 +15,7 @@ import pytest
 from fixtures.recipes import NMH19_RUNS, RECIPES, at_scale, make_model, recipe_for
 from losslab.experiments import nmh19
 from losslab.seeds import claim_seed
-from losslab.stats import t_interval
+from losslab.stats import paired_t_interval, t_interval
 
 TABLE1_PARTS = [c.part for c in nmh19.CELLS if c.table == 1]
 TABLE2_PARTS = [c.part for c in nmh19.CELLS if c.table == 2]
@@ -126,7 +126,7 @@ def test_table2_beats_check_rejects_rand_against_rand(claim, evidence, recipe_da
     name, runs = nmh19.cell("vgg11-sigmoid-c10-rand").recipe, nmh19_runs(tier)
     first = _rand(name, tier, recipe_data_for, device, runs)
     second = _rand(name, tier, recipe_data_for, device, runs, first=runs)
-    gap_lo = t_interval([a - b for a, b in zip(first["test"], second["test"])])[0]
+    gap_lo = paired_t_interval(first["test"], second["test"])[0]
     evidence.record(removes="the training of U (rand against rand: no SGD side)",
                     measured={"rand test acc": first["test"] + second["test"]}, seeds=first["seeds"] + second["seeds"])
     evidence.headline("rand - rand paired 95% t lower bound", gap_lo)
