@@ -1,31 +1,49 @@
-"""Benchmark (not a test): losslab.probes against PyHessian, hessian-eigenthings and curvlinops, in one run.
+"""Benchmark (not a test): losslab.probes against PyHessian, hessian-eigenthings and curvlinops.
 
-Task set (issue 16): top-1 and top-10 eigenvalues, Hutchinson trace with 100 probes, and the spectral
-density by stochastic Lanczos quadrature, on mLeNet (3,781 parameters, seeded init) and 512 MNIST test
-images, float32. Each method's operator is built inside its timed call (graphs, gradients included).
+Task set (issue 16): top-1 and top-10 eigenvalues, the trace at the accuracy of Hutchinson with 100 probes,
+and the spectral density by stochastic Lanczos quadrature (SLQ), on mLeNet (3,781 parameters, seeded init)
+and 512 MNIST test images, float32. Each method's operator is built inside its timed call (graphs included).
 
-Equal accuracy: a top-k run counts at the first setting of its own schedule (losslab/PyHessian/eigsh
-tolerances, hessian-eigenthings iteration counts) whose k values have max relative error <= 1e-3 against
-a float64 scipy eigsh reference (tol 1e-10) of the same Hessian. Trace and density use the same
-estimator with the same number of probes / Lanczos steps in every library, so equal cost settings give
-equal variance; the estimates are printed side by side. Timings: min over --repeats runs, the methods
-interleaved within each repeat; on CPU the clock is the process's CPU time (1 thread, so other
-users' load on a shared machine does not count; the load average is printed), on a GPU wall time.
+Reference: the exact Hessian from dim products, diagonalized by numpy eigh (`reference`), cached on disk.
+Equal accuracy, preregistered (the constants below) before the 512-image run:
+- top-k: the first setting of each library's own schedule whose k values have max relative error <= 1e-3;
+- trace: RMS error over TRACE_SEEDS against the exact trace <= the exact RMS error of plain Rademacher
+  Hutchinson with 100 probes, sqrt(2(||H||_F^2 - sum_i H_ii^2) / 100) (plain Hutchinson at 100 probes is
+  at the target by definition); variance-reduced estimators walk their budgets: losslab's Lanczos-deflated
+  Hutchinson, the peers' own Hutch++ (Meyer et al. 2021) and XTrace (Epperly et al. 2024);
+- density: Wasserstein-1 (scipy.stats.wasserstein_distance) between a method's spectral measure (its
+  quadrature nodes and weights; curvlinops: its smoothed density on its grid) and the exact eigenvalue
+  distribution, mean over DENSITY_SEEDS; the target is the best peer's at 100 steps, 1 probe, and losslab
+  takes the fewest steps reaching it.
+Timings: CPU time of the process on CPU (1 thread: other users' load does not count; the load average
+is printed), wall time on a GPU; min over the seeds' runs. Products: vector columns counted at each
+library's product entry point (`count_products`). --tasks / --libraries run a subset, e.g. in parallel.
 
-Measured 2026-12-01 on the shared 2-core machine (load average 4-17; CPU seconds of the process, 1 thread,
-one repeat), 64 images (the 512-image run's float64 reference alone took 16 min of wall time under that
-load and did not finish in the session; there one HVP = 147 ms = 1.87 gradients, 8 batched = 175 ms each):
-    task        losslab  fastest peer at <= 1e-3          ratio
-    top-1 LA     0.18 s  eigenthings 0.34 s (10 iters)     1.86x
-    top-1 LM     0.18 s  eigenthings 0.37 s                2.04x   (PyHessian 0.66 s, curvlinops+eigsh 1.09 s)
-    top-10 LA    1.00 s  eigenthings 1.39 s (40 iters)     1.38x   (curvlinops+eigsh 2.42 s)
-    top-10 LM    1.09 s  eigenthings 1.45 s                1.33x   (curvlinops 1.53 s, PyHessian 13.05 s)
-    trace (100)  2.23 s  curvlinops 1.77 s                 0.79x   (PyHessian 2.06 s, eigenthings 3.95 s)
-    density      2.30 s  eigenthings 4.04 s                1.75x   (curvlinops 6.28 s; PyHessian's fails on torch 2.13)
-The >= 3x goal is missed on every task: a product costs about the same in every library that keeps the
-graph (double backward, ~1.2-1.9 gradients), so the margin can come only from fewer products (top-k: stop at
-the certified residual) and less overhead; the trace is 100 products in every library, and curvlinops'
-vmap over all 100 probes at once is cheaper per product at 64 images on CPU than one backward each.
+Measured 2026-12-02 00:55-01:30 on the shared 2-core machine (load average 7-11; CPU seconds of each
+process, 1 thread; the tasks ran as 7 parallel processes), 512 images; reference computed in float32
+(--reference-dtype float32: 569 CPU s; at 64 images float32 and float64 references agree to 1.2e-8 in
+the top-10 and 2e-8 in the trace and ||H||_F^2). Exact: top-3 5.2739, 3.6308, 2.8569; trace 24.060;
+plain-Hutchinson RMS at 100 probes 1.744. One losslab HVP 100-117 ms = 1.4-1.9 gradients.
+    task       losslab (products x s/product)    fastest peer at equal accuracy           ratio
+    top-1 LA   0.77 s (6 x 129 ms, tol 0.03)     eigenthings 1.80 s (10 x 180 ms)         2.32x
+    top-1 LM   0.77 s (6 x 128 ms)               eigenthings 1.82 s (10 x 182 ms)         2.38x  (PyHessian 1.88 s)
+    top-10 LA  6.21 s (45 x 138 ms, tol 0.01)    curvlinops+eigsh 10.61 s (48 x 221 ms)   1.71x  (eigenthings 12.28 s)
+    top-10 LM  3.79 s (31 x 122 ms, tol 0.01)    curvlinops+eigsh 7.33 s (34 x 216 ms)    1.93x  (eigenthings 7.90 s,
+                                                                                                PyHessian 65 s, 533 products)
+    trace      4.78 s (40 x 119 ms, deflated     curvlinops XTrace 7.08 s (60 x 118 ms,   1.48x  (PyHessian plain 10.75 s,
+               20 steps + 20 probes, RMS 1.05)   RMS 0.89)                                        curvlinops Hutch++ 10.13 s)
+    density    10.64 s (100 steps x 106 ms,      eigenthings 17.99 s (100 x 180 ms,       1.69x  (curvlinops 26.0 s, W1 0.021;
+               W1 0.0104; 60 steps: 0.0131)      W1 0.0104)                                       PyHessian fails on torch 2.13)
+The >= 3x goal is missed on every task. A product through a kept graph costs the same in every library
+(losslab 106-138 ms, PyHessian 107 ms, curvlinops' batched XTrace 118 ms); hessian-eigenthings redoes the
+forward and the create_graph gradient per product (180 ms), and curvlinops' single-column products (eigsh,
+SLQ) are forward-over-reverse with nothing kept (216-221 ms). So the ratio is the product ratio times at
+most 1.4-2x: top-1 takes 6 products against the peers' 10-21, top-10 31-45 against 34-48, the trace 40
+against XTrace's 60, the density the same 100 steps as the peers (60 steps miss their W1: 0.0131 vs
+0.0104). 3x would need top-1 in <= 4 products (the wanted residual is not met earlier), the trace in 20
+(deflated 10 + 10: RMS 3.6 against the 1.74 target), or a product 2x cheaper than a kept-graph backward.
+Batching does not help on CPU at 512 images: one matmat of 8 / 32 columns costs 126 / 145 ms per column
+against 113 ms for one matvec (float32, 1 thread), so the CPU default stays one column per product.
 
 Run in a venv that has the three peers (they are not dependencies of losslab):
     python -m venv /tmp/benchvenv --system-site-packages
@@ -91,25 +109,25 @@ def synchronized(device):
         torch.cuda.synchronize(device)
 
 
-def reference(model, x, y):
-    """The exact float64 spectrum of the benchmark's Hessian, cached on disk by setup.
+def reference(model, x, y, dtype=torch.float64):
+    """The exact spectrum of the benchmark's Hessian, computed in `dtype` and cached on disk by setup.
 
-    H is built column by column from float64 products H e_i (forward-over-reverse, 32 per vmapped block),
+    H is built column by column from products H e_i (forward-over-reverse, 32 per vmapped block),
     symmetrized, and fully diagonalized by numpy eigh: {"eigenvalues": all of them (top-k, tr H = Σλ, the
     density), "diagonal": H_ii (the Rademacher Hutchinson variance 2(‖H‖_F² − Σ H_ii²), Hutchinson 1990)}.
-    Key: sha256 of the float64 parameters, inputs and labels, and the torch version.
+    Key: sha256 of the parameters, inputs and labels in `dtype`, and the torch version.
     """
-    model64 = copy.deepcopy(model).double().cpu()
-    x64, y64 = x.double().cpu(), y.cpu()
+    model_ref = copy.deepcopy(model).to(device="cpu", dtype=dtype)
+    x_ref, y_ref = x.to(device="cpu", dtype=dtype), y.cpu()
     digest = hashlib.sha256(torch.__version__.encode())
-    for t in (*model64.parameters(), x64, y64):
+    for t in (*model_ref.parameters(), x_ref, y_ref):
         digest.update(t.detach().numpy().tobytes())
     path = cache_dir() / "hessian_bench" / f"spectrum-{digest.hexdigest()[:16]}.npz"
     if not path.exists():
-        op = HessianOperator(model64, F.cross_entropy, (x64, y64), method="forward")
+        op = HessianOperator(model_ref, F.cross_entropy, (x_ref, y_ref), method="forward")
         threads = torch.get_num_threads()
         torch.set_num_threads(os.cpu_count())  # untimed: use every core
-        h = exact_hessian(op, chunk=32).numpy()
+        h = exact_hessian(op, chunk=32).to(torch.float64).numpy()
         torch.set_num_threads(threads)
         path.parent.mkdir(parents=True, exist_ok=True)
         np.savez(path, eigenvalues=np.linalg.eigvalsh(h), diagonal=np.diag(h).copy())
@@ -246,6 +264,9 @@ def main():
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--samples", type=int, default=512)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--reference-dtype", default="float64", choices=("float64", "float32"))
+    ap.add_argument("--tasks", nargs="*", help="a subset of the tasks (default: all), e.g. to run them in parallel")
+    ap.add_argument("--libraries", nargs="*", help="a subset of the methods (default: all)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
@@ -257,7 +278,7 @@ def main():
     print(f"mLeNet {dim} parameters, {args.samples} MNIST test images, float32, device={device}, "
           f"threads={args.threads}, torch {torch.__version__}, load average {os.getloadavg()}")
 
-    ref = reference(model, x, y)
+    ref = reference(model, x, y, getattr(torch, args.reference_dtype))
     ev = ref["eigenvalues"]
     print(f"exact spectrum: top-3 LA {top_k(ev, 'LA', 3)}, top-3 LM {top_k(ev, 'LM', 3)}, trace {ev.sum():.4f}, "
           f"plain-Hutchinson RMS at {PROBES} probes {trace_target(ref):.4f}", flush=True)
@@ -269,7 +290,8 @@ def main():
     t_grad = min(timed(lambda: op.gradient(), device)[1] for _ in range(5))
     print(f"one losslab HVP {t_hvp * 1e3:.1f} ms = {t_hvp / t_grad:.2f} gradients", flush=True)
 
-    table = methods(model, x, y, device)
+    table = {task: {lib: schedule for lib, schedule in libs.items() if lib in (args.libraries or [lib])}
+             for task, libs in methods(model, x, y, device).items() if task in (args.tasks or [task])}
     chosen = {}  # (task, lib) -> (setting, error, seconds, products)
     for task, libs in table.items():
         target = TARGET if task.startswith("top") else trace_target(ref) if task == "trace" else None
