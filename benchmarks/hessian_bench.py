@@ -1,31 +1,49 @@
-"""Benchmark (not a test): losslab.probes against PyHessian, hessian-eigenthings and curvlinops, in one run.
+"""Benchmark (not a test): losslab.probes against PyHessian, hessian-eigenthings and curvlinops.
 
-Task set (issue 16): top-1 and top-10 eigenvalues, Hutchinson trace with 100 probes, and the spectral
-density by stochastic Lanczos quadrature, on mLeNet (3,781 parameters, seeded init) and 512 MNIST test
-images, float32. Each method's operator is built inside its timed call (graphs, gradients included).
+Task set (issue 16): top-1 and top-10 eigenvalues, the trace at the accuracy of Hutchinson with 100 probes,
+and the spectral density by stochastic Lanczos quadrature (SLQ), on mLeNet (3,781 parameters, seeded init)
+and 512 MNIST test images, float32. Each method's operator is built inside its timed call (graphs included).
 
-Equal accuracy: a top-k run counts at the first setting of its own schedule (losslab/PyHessian/eigsh
-tolerances, hessian-eigenthings iteration counts) whose k values have max relative error <= 1e-3 against
-a float64 scipy eigsh reference (tol 1e-10) of the same Hessian. Trace and density use the same
-estimator with the same number of probes / Lanczos steps in every library, so equal cost settings give
-equal variance; the estimates are printed side by side. Timings: min over --repeats runs, the methods
-interleaved within each repeat; on CPU the clock is the process's CPU time (1 thread, so other
-users' load on a shared machine does not count; the load average is printed), on a GPU wall time.
+Reference: the exact Hessian from dim products, diagonalized by numpy eigh (`reference`), cached on disk.
+Equal accuracy, preregistered (the constants below) before the 512-image run:
+- top-k: the first setting of each library's own schedule whose k values have max relative error <= 1e-3;
+- trace: RMS error over TRACE_SEEDS against the exact trace <= the exact RMS error of plain Rademacher
+  Hutchinson with 100 probes, sqrt(2(||H||_F^2 - sum_i H_ii^2) / 100) (plain Hutchinson at 100 probes is
+  at the target by definition); variance-reduced estimators walk their budgets: losslab's Lanczos-deflated
+  Hutchinson, the peers' own Hutch++ (Meyer et al. 2021) and XTrace (Epperly et al. 2024);
+- density: Wasserstein-1 (scipy.stats.wasserstein_distance) between a method's spectral measure (its
+  quadrature nodes and weights; curvlinops: its smoothed density on its grid) and the exact eigenvalue
+  distribution, mean over DENSITY_SEEDS; the target is the best peer's at 100 steps, 1 probe, and losslab
+  takes the fewest steps reaching it.
+Timings: CPU time of the process on CPU (1 thread: other users' load does not count; the load average
+is printed), wall time on a GPU; min over the seeds' runs. Products: vector columns counted at each
+library's product entry point (`count_products`). --tasks / --libraries run a subset, e.g. in parallel.
 
-Measured 2026-12-01 on the shared 2-core machine (load average 4-17; CPU seconds of the process, 1 thread,
-one repeat), 64 images (the 512-image run's float64 reference alone took 16 min of wall time under that
-load and did not finish in the session; there one HVP = 147 ms = 1.87 gradients, 8 batched = 175 ms each):
-    task        losslab  fastest peer at <= 1e-3          ratio
-    top-1 LA     0.18 s  eigenthings 0.34 s (10 iters)     1.86x
-    top-1 LM     0.18 s  eigenthings 0.37 s                2.04x   (PyHessian 0.66 s, curvlinops+eigsh 1.09 s)
-    top-10 LA    1.00 s  eigenthings 1.39 s (40 iters)     1.38x   (curvlinops+eigsh 2.42 s)
-    top-10 LM    1.09 s  eigenthings 1.45 s                1.33x   (curvlinops 1.53 s, PyHessian 13.05 s)
-    trace (100)  2.23 s  curvlinops 1.77 s                 0.79x   (PyHessian 2.06 s, eigenthings 3.95 s)
-    density      2.30 s  eigenthings 4.04 s                1.75x   (curvlinops 6.28 s; PyHessian's fails on torch 2.13)
-The >= 3x goal is missed on every task: a product costs about the same in every library that keeps the
-graph (double backward, ~1.2-1.9 gradients), so the margin can come only from fewer products (top-k: stop at
-the certified residual) and less overhead; the trace is 100 products in every library, and curvlinops'
-vmap over all 100 probes at once is cheaper per product at 64 images on CPU than one backward each.
+Measured 2026-12-02 00:55-01:30 on the shared 2-core machine (load average 7-11; CPU seconds of each
+process, 1 thread; the tasks ran as 7 parallel processes), 512 images; reference computed in float32
+(--reference-dtype float32: 569 CPU s; at 64 images float32 and float64 references agree to 1.2e-8 in
+the top-10 and 2e-8 in the trace and ||H||_F^2). Exact: top-3 5.2739, 3.6308, 2.8569; trace 24.060;
+plain-Hutchinson RMS at 100 probes 1.744. One losslab HVP 100-117 ms = 1.4-1.9 gradients.
+    task       losslab (products x s/product)    fastest peer at equal accuracy           ratio
+    top-1 LA   0.77 s (6 x 129 ms, tol 0.03)     eigenthings 1.80 s (10 x 180 ms)         2.32x
+    top-1 LM   0.77 s (6 x 128 ms)               eigenthings 1.82 s (10 x 182 ms)         2.38x  (PyHessian 1.88 s)
+    top-10 LA  6.21 s (45 x 138 ms, tol 0.01)    curvlinops+eigsh 10.61 s (48 x 221 ms)   1.71x  (eigenthings 12.28 s)
+    top-10 LM  3.79 s (31 x 122 ms, tol 0.01)    curvlinops+eigsh 7.33 s (34 x 216 ms)    1.93x  (eigenthings 7.90 s,
+                                                                                                PyHessian 65 s, 533 products)
+    trace      4.78 s (40 x 119 ms, deflated     curvlinops XTrace 7.08 s (60 x 118 ms,   1.48x  (PyHessian plain 10.75 s,
+               20 steps + 20 probes, RMS 1.05)   RMS 0.89)                                        curvlinops Hutch++ 10.13 s)
+    density    10.64 s (100 steps x 106 ms,      eigenthings 17.99 s (100 x 180 ms,       1.69x  (curvlinops 26.0 s, W1 0.021;
+               W1 0.0104; 60 steps: 0.0131)      W1 0.0104)                                       PyHessian fails on torch 2.13)
+The >= 3x goal is missed on every task. A product through a kept graph costs the same in every library
+(losslab 106-138 ms, PyHessian 107 ms, curvlinops' batched XTrace 118 ms); hessian-eigenthings redoes the
+forward and the create_graph gradient per product (180 ms), and curvlinops' single-column products (eigsh,
+SLQ) are forward-over-reverse with nothing kept (216-221 ms). So the ratio is the product ratio times at
+most 1.4-2x: top-1 takes 6 products against the peers' 10-21, top-10 31-45 against 34-48, the trace 40
+against XTrace's 60, the density the same 100 steps as the peers (60 steps miss their W1: 0.0131 vs
+0.0104). 3x would need top-1 in <= 4 products (the wanted residual is not met earlier), the trace in 20
+(deflated 10 + 10: RMS 3.6 against the 1.74 target), or a product 2x cheaper than a kept-graph backward.
+Batching does not help on CPU at 512 images: one matmat of 8 / 32 columns costs 126 / 145 ms per column
+against 113 ms for one matvec (float32, 1 thread), so the CPU default stays one column per product.
 
 Run in a venv that has the three peers (they are not dependencies of losslab):
     python -m venv /tmp/benchvenv --system-site-packages
@@ -38,6 +56,8 @@ from __future__ import annotations
 
 import argparse
 import copy
+import hashlib
+import importlib
 import os
 import time
 
@@ -48,20 +68,40 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from scipy.sparse.linalg import eigsh
+from scipy.stats import wasserstein_distance
 
+from losslab.cache import cache_dir
 from losslab.data.mnist import load_mnist
 from losslab.nets.small import MLeNet
-from losslab.probes.hessian import HessianOperator
+from losslab.probes.hessian import HessianOperator, exact_hessian
 from losslab.probes.lanczos import lanczos, random_start, top_eigenvalues
 from losslab.probes.spectral_density import quadrature_nodes_weights
 from losslab.probes.trace import hutchinson_trace, hutchinson_trace_deflated
 
-TARGET = 1e-3  # max relative error of the top-k values that counts as "equal accuracy"
+# Preregistered before the 512-image run (issue 16): what counts as equal accuracy, and each schedule.
+TARGET = 1e-3  # top-k: max relative error of the k values against the exact spectrum
 TOLS = (3e-2, 1e-2, 3e-3, 1e-3, 1e-4)  # losslab and eigsh tolerance schedule, loosest first
 PYHESSIAN_TOLS = (1e-3, 1e-4, 1e-5)
 EIGENTHINGS_ITERS = (10, 20, 40, 60, 80, 120)
-PROBES, DENSITY_STEPS = 100, 100
-DEFLATED_SCHEDULE = ((10, 10), (20, 10), (20, 20), (40, 20), (40, 40))  # (Lanczos steps, rest probes)
+PROBES = 100  # trace: the issue's plain Hutchinson; its exact RMS error is the accuracy target
+TRACE_SEEDS = range(5)  # RMS error of a variance-reduced estimator, over these seeds
+DEFLATED_SCHEDULE = ((10, 10), (20, 10), (20, 20), (30, 30), (40, 40))  # (Lanczos steps, rest probes)
+HUTCHPP_MATVECS = (30, 60, 90)  # the peers' Hutch++ / XTrace budgets (divisible by 3 and 2)
+DENSITY_STEPS = 100  # the peers' SLQ setting (1 probe); the accuracy target is their best mean W1
+DENSITY_SEEDS = range(3)
+LOSSLAB_DENSITY_STEPS = (20, 40, 60, 80, 100)  # losslab: fewest steps (1 probe) reaching the target
+PRODUCTS = [0]  # operator products (vector columns) computed, counted at each library's product entry point
+
+
+def count_products(owner, name, columns):
+    """Wrap owner.name (a function or method) so that each call adds columns(*args) to PRODUCTS."""
+    original = getattr(owner, name)
+
+    def counted(*args, **kwargs):
+        PRODUCTS[0] += columns(*args)
+        return original(*args, **kwargs)
+
+    setattr(owner, name, counted)
 
 
 def synchronized(device):
@@ -69,90 +109,164 @@ def synchronized(device):
         torch.cuda.synchronize(device)
 
 
-def reference(model, x, y):
-    """Float64 eigsh (ARPACK, tol 1e-10) on the float64 copy: the top-10 'LA' and top-10 'LM' values."""
-    op = HessianOperator(copy.deepcopy(model).double(), F.cross_entropy, (x.double(), y))
-    lin = op.to_linear_operator()
-    la, lm = (eigsh(lin, k=10, which=w, tol=1e-10, v0=np.ones(op.dim))[0] for w in ("LA", "LM"))
-    return {"LA": np.sort(la)[::-1].copy(), "LM": lm[np.argsort(-np.abs(lm))]}
+def reference(model, x, y, dtype=torch.float64):
+    """The exact spectrum of the benchmark's Hessian, computed in `dtype` and cached on disk by setup.
+
+    H is built column by column from products H e_i (forward-over-reverse, 32 per vmapped block),
+    symmetrized, and fully diagonalized by numpy eigh: {"eigenvalues": all of them (top-k, tr H = Σλ, the
+    density), "diagonal": H_ii (the Rademacher Hutchinson variance 2(‖H‖_F² − Σ H_ii²), Hutchinson 1990)}.
+    Key: sha256 of the parameters, inputs and labels in `dtype`, and the torch version.
+    """
+    model_ref = copy.deepcopy(model).to(device="cpu", dtype=dtype)
+    x_ref, y_ref = x.to(device="cpu", dtype=dtype), y.cpu()
+    digest = hashlib.sha256(torch.__version__.encode())
+    for t in (*model_ref.parameters(), x_ref, y_ref):
+        digest.update(t.detach().numpy().tobytes())
+    path = cache_dir() / "hessian_bench" / f"spectrum-{digest.hexdigest()[:16]}.npz"
+    if not path.exists():
+        op = HessianOperator(model_ref, F.cross_entropy, (x_ref, y_ref), method="forward")
+        threads = torch.get_num_threads()
+        torch.set_num_threads(os.cpu_count())  # untimed: use every core
+        h = exact_hessian(op, chunk=32).to(torch.float64).numpy()
+        torch.set_num_threads(threads)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(path, eigenvalues=np.linalg.eigvalsh(h), diagonal=np.diag(h).copy())
+    return dict(np.load(path))
 
 
-def deflated_trace(op, steps, probes):
-    """(estimate, SE) of tr H: the Lanczos part exact, Hutchinson on the deflated rest."""
-    return hutchinson_trace_deflated(op, lanczos(op, steps, random_start(op, 1)), probes=probes, seed=0)
+def top_k(eigenvalues, which, k):
+    """The k wanted exact eigenvalues: largest first ('LA'), or largest magnitude first ('LM')."""
+    order = np.argsort(-eigenvalues if which == "LA" else -np.abs(eigenvalues))
+    return eigenvalues[order[:k]]
 
 
-def relative_error(values, ref, which, k):
-    v = np.asarray(values, dtype=np.float64).flatten()
-    v = v[np.argsort(-v if which == "LA" else -np.abs(v))][:k]
-    return float(np.max(np.abs(v - ref[which][:k]) / np.abs(ref[which][:k])))
+def relative_error(values, exact, which, k):
+    """max_i |v_i − λ_i| / |λ_i| over the k wanted values, each list sorted the same way."""
+    return float(np.max(np.abs(top_k(np.asarray(values, dtype=np.float64).flatten(), which, k)
+                               - top_k(exact, which, k)) / np.abs(top_k(exact, which, k))))
+
+
+def spectral_w1(measure, eigenvalues):
+    """Wasserstein-1 distance between a method's spectral measure (nodes, weights) and (1/n) Σ δ_λi."""
+    nodes, weights = (np.asarray(t, dtype=np.float64).flatten() for t in measure)
+    keep = np.isfinite(nodes) & (weights > 0)
+    return float(wasserstein_distance(nodes[keep], eigenvalues, u_weights=weights[keep]))
+
+
+def runs(quadratures):
+    """(nodes, weights) of a probe average of per-probe Gauss quadratures [(θ, τ)]."""
+    return (np.concatenate([np.asarray(t) for t, _ in quadratures]),
+            np.concatenate([np.asarray(w) for _, w in quadratures]) / len(quadratures))
+
+
+def seeded(fn):
+    """fn(seed) for peers that draw from torch's global generator."""
+    def run(seed):
+        torch.manual_seed(seed)
+        return fn(seed)
+    return run
+
+
+def deflated_trace(op, steps, probes, seed):
+    """tr H by Lanczos deflation: tr T_m exact, plain Hutchinson on the rest (Lanczos start: seed + 1000)."""
+    return hutchinson_trace_deflated(op, lanczos(op, steps, random_start(op, 1000 + seed)), probes=probes, seed=seed)[0]
 
 
 def methods(model, x, y, device):
-    """{library: {task: [(setting, fn)]}}; fn() builds the library's operator and returns its output."""
+    """{task: {library: [(setting, fn(seed), seeds)]}}; fn builds the library's operator and returns its output."""
     crit = torch.nn.CrossEntropyLoss()
-    ours = lambda: HessianOperator(model, F.cross_entropy, (x, y))
-    out = {"losslab": {}}
-    for which in ("LA", "LM"):
-        for k in (1, 10):
-            out["losslab"][f"top-{k} {which}"] = [
-                (f"tol={tol:g}", lambda tol=tol, k=k, which=which: top_eigenvalues(ours(), k, which=which, tol=tol,
-                                                                                  seed=1, max_steps=300))
-                for tol in TOLS]
-    out["losslab"]["trace"] = [("100 probes", lambda: hutchinson_trace(ours(), probes=PROBES, seed=0))]
-    # the same accuracy for fewer products: Lanczos-deflated Hutchinson, first (steps, probes) whose SE <= plain's
-    out["losslab-deflated"] = {"trace": [(f"{m} steps + {p} probes", lambda m=m, p=p: deflated_trace(ours(), m, p))
-                                         for m, p in DEFLATED_SCHEDULE]}
-    out["losslab"]["density"] = [("100 steps, 1 probe",
-                                  lambda: quadrature_nodes_weights(ours(), steps=DENSITY_STEPS, probes=1, seed=0))]
+    dim = sum(p.numel() for p in model.parameters())
+    count_products(HessianOperator, "_products", lambda self, rows: rows.shape[0])
+    ours = lambda: HessianOperator(model, F.cross_entropy, (x, y))  # the default path
+    out = {f"top-{k} {w}": {"losslab": [(f"tol={tol:g}", lambda s, tol=tol, k=k, w=w: top_eigenvalues(
+        ours(), k, which=w, tol=tol, seed=s, max_steps=300), (1,)) for tol in TOLS]}
+        for w in ("LA", "LM") for k in (1, 10)}
+    out["trace"] = {"losslab": [("100 probes", lambda s: hutchinson_trace(ours(), probes=PROBES, seed=s)[0], (0,))],
+                    "losslab-deflated": [(f"{m} steps + {p} probes", lambda s, m=m, p=p: deflated_trace(ours(), m, p, s),
+                                          TRACE_SEEDS) for m, p in DEFLATED_SCHEDULE]}
+    out["density"] = {"losslab": [(f"{m} steps, 1 probe", lambda s, m=m: runs(quadrature_nodes_weights(
+        ours(), steps=m, probes=1, seed=s)), DENSITY_SEEDS) for m in LOSSLAB_DENSITY_STEPS]}
     try:
         from pyhessian import hessian as PyHessian
 
+        # the package's `hessian` attribute is the class; the products go through its module's function
+        count_products(importlib.import_module("pyhessian.hessian"), "hessian_vector_product", lambda *args: 1)
         ph = lambda: PyHessian(model, crit, data=(x, y), cuda=device.type == "cuda")
-        out["pyhessian"] = {  # deflated power iteration: largest-magnitude values, stops on relative change
-            f"top-{k} LM": [(f"tol={tol:g}", lambda tol=tol, k=k: ph().eigenvalues(maxIter=300, tol=tol, top_n=k)[0])
-                            for tol in PYHESSIAN_TOLS] for k in (1, 10)}
-        out["pyhessian"]["trace"] = [("100 probes", lambda: float(np.mean(ph().trace(maxIter=PROBES, tol=0.0))))]
-        out["pyhessian"]["density"] = [("100 steps, 1 probe", lambda: ph().density(iter=DENSITY_STEPS, n_v=1))]
+        for k in (1, 10):  # deflated power iteration: largest-magnitude values, stops on relative change
+            out[f"top-{k} LM"]["pyhessian"] = [(f"tol={tol:g}", seeded(lambda s, tol=tol, k=k: ph().eigenvalues(
+                maxIter=300, tol=tol, top_n=k)[0]), (1,)) for tol in PYHESSIAN_TOLS]
+        out["trace"]["pyhessian"] = [("100 probes", seeded(lambda s: float(np.mean(ph().trace(
+            maxIter=PROBES, tol=0.0)))), (0,))]
+        out["density"]["pyhessian"] = [("100 steps, 1 probe", seeded(lambda s: runs(zip(*ph().density(
+            iter=DENSITY_STEPS, n_v=1)))), DENSITY_SEEDS)]
     except ImportError as err:
         print(f"PyHessian not available: {err}")
     try:
         import hessian_eigenthings as he
 
+        count_products(he.HessianOperator, "matvec", lambda self, v: 1)
         hop = lambda: he.HessianOperator(model, [(x, y)], he.supervised_loss(crit))
-        out["eigenthings"] = {  # lanczos runs max_iter steps; its tol only sets the `converged` flags
-            f"top-{k} {which}": [(f"max_iter={n}", lambda n=n, k=k, which=which: he.lanczos(
-                hop(), k=k, which=which, max_iter=n, reorthogonalize=True, seed=0).eigenvalues)
-                for n in EIGENTHINGS_ITERS if n > k] for which in ("LA", "LM") for k in (1, 10)}
-        out["eigenthings"]["trace"] = [("100 probes", lambda: float(he.hutchinson(hop(), num_samples=PROBES,
-                                                                                     seed=0).estimate))]
-        out["eigenthings"]["density"] = [("100 steps, 1 probe", lambda: he.spectral_density(
-            hop(), num_runs=1, lanczos_steps=DENSITY_STEPS, seed=0))]
+        for w in ("LA", "LM"):  # lanczos runs max_iter steps; its tol only sets the `converged` flags
+            for k in (1, 10):
+                out[f"top-{k} {w}"]["eigenthings"] = [(f"max_iter={n}", lambda s, n=n, k=k, w=w: he.lanczos(
+                    hop(), k=k, which=w, max_iter=n, reorthogonalize=True, seed=s).eigenvalues, (1,))
+                    for n in EIGENTHINGS_ITERS if n > k]
+        out["trace"]["eigenthings"] = [("100 probes", lambda s: float(he.hutchinson(
+            hop(), num_samples=PROBES, seed=s).estimate), (0,))]
+        out["trace"]["eigenthings-hutch++"] = [(f"{n} matvecs", lambda s, n=n: float(he.hutch_plus_plus(
+            hop(), num_matvecs=n, seed=s).estimate), TRACE_SEEDS) for n in HUTCHPP_MATVECS]
+        density = lambda s: he.spectral_density(hop(), num_runs=1, lanczos_steps=DENSITY_STEPS, seed=s)
+        out["density"]["eigenthings"] = [("100 steps, 1 probe", lambda s: (lambda r: (
+            r.raw_eigenvalues, r.raw_weights))(density(s)), DENSITY_SEEDS)]
     except ImportError as err:
         print(f"hessian-eigenthings not available: {err}")
     try:
         import curvlinops as cl
 
+        count_products(cl.HessianLinearOperator, "_matmat", lambda self, xs: xs[0].shape[-1])
         cop = lambda: cl.HessianLinearOperator(model, crit, [p for p in model.parameters()], [(x, y)],
                                                check_deterministic=False)
-        out["curvlinops"] = {  # its HVP is vmap(jvp(grad)); eigenvalues via scipy eigsh on to_scipy()
-            f"top-{k} {which}": [(f"eigsh tol={tol:g}", lambda tol=tol, k=k, which=which: eigsh(
-                cop().to_scipy(), k=k, which=which, tol=tol, v0=np.ones(sum(p.numel() for p in model.parameters())))[0])
-                for tol in TOLS] for which in ("LA", "LM") for k in (1, 10)}
-        out["curvlinops"]["trace"] = [("100 probes", lambda: float(cl.hutchinson_trace(cop(), PROBES)))]
-        out["curvlinops"]["density"] = [("100 steps, 1 probe", lambda: cl.lanczos_approximate_spectrum(
-            cop(), ncv=DENSITY_STEPS, num_repeats=1))]  # it estimates the spectrum's ends itself (eigsh)
+        for w in ("LA", "LM"):  # its HVP is vmap(jvp(grad)); eigenvalues via scipy eigsh on to_scipy()
+            for k in (1, 10):
+                out[f"top-{k} {w}"]["curvlinops"] = [(f"eigsh tol={tol:g}", lambda s, tol=tol, k=k, w=w: eigsh(
+                    cop().to_scipy(), k=k, which=w, tol=tol, v0=np.ones(dim))[0], (1,)) for tol in TOLS]
+        out["trace"]["curvlinops"] = [("100 probes", seeded(lambda s: float(cl.hutchinson_trace(cop(), PROBES))), (0,))]
+        for name, estimator in (("hutch++", cl.hutchpp_trace), ("xtrace", cl.xtrace)):
+            out["trace"][f"curvlinops-{name}"] = [(f"{n} matvecs", seeded(lambda s, n=n, e=estimator: float(
+                e(cop(), n))), TRACE_SEEDS) for n in HUTCHPP_MATVECS]
+        out["density"]["curvlinops"] = [("100 steps, 1 probe", seeded(lambda s: cl.lanczos_approximate_spectrum(
+            cop(), ncv=DENSITY_STEPS, num_repeats=1)), DENSITY_SEEDS)]  # grid and density; its own eigsh ends
     except ImportError as err:
         print(f"curvlinops not available: {err}")
     return out
+
+
+def accuracy(task, lib, values, ref):
+    """The task's error measure of a setting's outputs over its seeds (lower is better)."""
+    eigenvalues = ref["eigenvalues"]
+    if task.startswith("top"):
+        k, which = int(task.split()[0][4:]), task.split()[1]
+        return max(relative_error(v, eigenvalues, which, k) for v in values)
+    if task == "trace":
+        if lib in ("losslab", "pyhessian", "eigenthings", "curvlinops"):  # plain Hutchinson: at the target
+            return trace_target(ref)
+        return float(np.sqrt(np.mean((np.asarray(values) - eigenvalues.sum()) ** 2)))
+    return float(np.mean([spectral_w1(v, eigenvalues) for v in values]))  # density: mean W1 over seeds
+
+
+def trace_target(ref):
+    """Exact RMS error of plain Hutchinson with PROBES Rademacher probes: √(2(‖H‖_F² − Σ H_ii²) / PROBES)."""
+    return float(np.sqrt(2 * (np.sum(ref["eigenvalues"] ** 2) - np.sum(ref["diagonal"] ** 2)) / PROBES))
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--samples", type=int, default=512)
-    ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--reference-dtype", default="float64", choices=("float64", "float32"))
+    ap.add_argument("--tasks", nargs="*", help="a subset of the tasks (default: all), e.g. to run them in parallel")
+    ap.add_argument("--libraries", nargs="*", help="a subset of the methods (default: all)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
@@ -164,60 +278,60 @@ def main():
     print(f"mLeNet {dim} parameters, {args.samples} MNIST test images, float32, device={device}, "
           f"threads={args.threads}, torch {torch.__version__}, load average {os.getloadavg()}")
 
-    t = time.perf_counter()
-    ref = reference(model, x, y)
-    print(f"reference float64 eigsh: {time.perf_counter() - t:.1f}s; top-3 LA {ref['LA'][:3]}; top-3 LM {ref['LM'][:3]}",
-          flush=True)
+    ref = reference(model, x, y, getattr(torch, args.reference_dtype))
+    ev = ref["eigenvalues"]
+    print(f"exact spectrum: top-3 LA {top_k(ev, 'LA', 3)}, top-3 LM {top_k(ev, 'LM', 3)}, trace {ev.sum():.4f}, "
+          f"plain-Hutchinson RMS at {PROBES} probes {trace_target(ref):.4f}", flush=True)
 
     op = HessianOperator(model, F.cross_entropy, (x, y))
     v = torch.randn(dim, device=device)
     op.matvec(v)
     t_hvp = min(timed(lambda: op.matvec(v), device)[1] for _ in range(5))
     t_grad = min(timed(lambda: op.gradient(), device)[1] for _ in range(5))
-    block = torch.randn(dim, 8, device=device)
-    t_mm = min(timed(lambda: op.matmat(block, chunk=8), device)[1] for _ in range(3))
-    print(f"one HVP {t_hvp * 1e3:.1f} ms = {t_hvp / t_grad:.2f} gradients; 8 batched HVPs {t_mm / 8 * 1e3:.1f} ms each",
-          flush=True)
+    print(f"one losslab HVP {t_hvp * 1e3:.1f} ms = {t_hvp / t_grad:.2f} gradients", flush=True)
 
-    table = methods(model, x, y, device)
-    tasks = ("top-1 LA", "top-1 LM", "top-10 LA", "top-10 LM", "trace", "density")
-    chosen, best = {}, {}  # (lib, task) -> (setting, fn, error, printed value); -> min seconds
-    for task in tasks:  # first pass: walk each schedule to its first setting at equal accuracy
-        for lib in table:
-            for setting, fn in table[lib].get(task, []):
+    table = {task: {lib: schedule for lib, schedule in libs.items() if lib in (args.libraries or [lib])}
+             for task, libs in methods(model, x, y, device).items() if task in (args.tasks or [task])}
+    chosen = {}  # (task, lib) -> (setting, error, seconds, products)
+    for task, libs in table.items():
+        target = TARGET if task.startswith("top") else trace_target(ref) if task == "trace" else None
+        if task == "density":  # the peers' best mean W1 at their 100-step setting is the target for losslab
+            libs = dict(sorted(libs.items(), key=lambda item: item[0] == "losslab"))
+        for lib, schedule in libs.items():
+            if task == "density" and lib == "losslab":
+                target = min((e for (t, l), (_, e, _, _) in chosen.items() if t == task), default=None)
+            for setting, fn, seeds in schedule:  # walk to the first setting at equal accuracy
                 try:
-                    value, seconds = timed(fn, device)
+                    values, seconds, products = [], [], []
+                    for seed in seeds:
+                        PRODUCTS[0] = 0
+                        value, t = timed(lambda: fn(seed), device)
+                        values.append(value), seconds.append(t), products.append(PRODUCTS[0])
                 except Exception as err:  # a peer broken on this torch: report it, don't hide it
                     print(f"{task} {lib} {setting}: {type(err).__name__}: {str(err).splitlines()[0]}")
                     break
-                k = int(task.split()[0][4:]) if task.startswith("top") else 0
-                if k:  # top-k: max relative error against the reference, target TARGET
-                    err, target = relative_error(value, ref, task.split()[1], k), TARGET
-                elif task == "trace" and lib.startswith("losslab"):  # SE; deflated targets plain 100-probe SE
-                    err = value[1]
-                    target = chosen["losslab", task][2] if lib == "losslab-deflated" else float("inf")
-                else:  # peers' trace and every density: same estimator and cost settings, nothing to target
-                    err, target = float("nan"), float("inf")
-                chosen[lib, task], best[lib, task] = (setting, fn, err, summary(task, value)), seconds
-                print(f"  {task:10s} {lib:16s} {setting:22s} {seconds:8.2f} {err:10.1e}", flush=True)
-                if not err > target:
+                error = accuracy(task, lib, values, ref)
+                chosen[task, lib] = (setting, error, min(seconds), products[0])
+                print(f"  {task:10s} {lib:20s} {setting:22s} {min(seconds):8.2f}s {products[0]:5d} products "
+                      f"error {error:.3g}", flush=True)
+                if target is None or error <= target:
                     break
-    for _ in range(args.repeats - 1):  # later passes re-time the chosen settings, interleaved
-        for (lib, task), (_, fn, _, _) in chosen.items():
-            best[lib, task] = min(best[lib, task], timed(fn, device)[1])
+            else:
+                chosen.pop((task, lib), None)  # never reached the target
 
     print(f"load average at end {os.getloadavg()}")
-    print(f"{'task':10s} {'library':16s} {'setting':22s} {'seconds':>8s} {'rel err/SE':>10s}  value")
-    for (lib, task), (setting, _, err, value) in chosen.items():
-        print(f"{task:10s} {lib:16s} {setting:22s} {best[lib, task]:8.2f} {err:10.1e}  {value}")
-    for task in tasks:
-        peers = {lib: best[lib, task] for lib in table if not lib.startswith("losslab") and (lib, task) in best
-                 and not chosen[lib, task][2] > TARGET}
-        for ours in ("losslab", "losslab-deflated"):
-            if (ours, task) in best and peers:
-                fastest = min(peers, key=peers.get)
-                print(f"{task:10s}: {ours} {best[ours, task]:.2f}s, fastest peer {fastest} {peers[fastest]:.2f}s, "
-                      f"ratio {peers[fastest] / best[ours, task]:.2f}x")
+    print(f"{'task':10s} {'losslab':>34s} {'fastest peer at equal accuracy':>48s} {'ratio':>6s}")
+    for task in table:
+        target = TARGET if task.startswith("top") else trace_target(ref) if task == "trace" else None
+        ok = {lib: c for (t, lib), c in chosen.items() if t == task and (target is None or c[1] <= target)}
+        ours = [lib for lib in ok if lib.startswith("losslab")]
+        peers = [lib for lib in ok if not lib.startswith("losslab")]
+        if not ours or not peers:
+            print(f"{task:10s} no comparison: at equal accuracy {sorted(ok)}")
+            continue
+        mine, peer = min(ours, key=lambda l: ok[l][2]), min(peers, key=lambda l: ok[l][2])
+        cell = lambda l: f"{l} {ok[l][2]:.2f}s {ok[l][3]}x{ok[l][2] / max(ok[l][3], 1) * 1e3:.0f}ms"
+        print(f"{task:10s} {cell(mine):>34s} {cell(peer):>48s} {ok[peer][2] / ok[mine][2]:5.2f}x")
 
 
 def timed(fn, device):
@@ -228,15 +342,6 @@ def timed(fn, device):
     out = fn()
     synchronized(device)
     return out, clock() - t
-
-
-def summary(task, value):
-    """What to print of a method's output: the top values, or the trace estimate."""
-    if task.startswith("top"):
-        return np.round(np.sort(np.asarray(value, dtype=np.float64).flatten())[::-1][:3], 5).tolist()
-    if task == "trace":
-        return round(float(value[0] if isinstance(value, tuple) else value), 3)
-    return ""
 
 
 if __name__ == "__main__":

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 
 from losslab.probes.lanczos import random_start
-from losslab.probes.trace import deflated_products, rademacher_probes
+from losslab.probes.trace import deflated_products, rademacher_probes, standard_error
 
 
 @dataclass
@@ -27,7 +26,7 @@ def frobenius_sq_exact_hvps(op, chunk: int = 64) -> float:
 def frobenius_sq_hutchinson(op, probes: int = 100, seed: int = 0, chunk: int | None = None) -> Estimate:
     """‖H‖_F² = E‖H v‖² for Rademacher v (E vvᵀ = I); products through op.matmat (`chunk` per batched product)."""
     samples = op.matmat(rademacher_probes(op, probes, seed), chunk=chunk).to("cpu", torch.float64).pow(2).sum(0)
-    return Estimate(samples.mean().item(), samples.std().item() / math.sqrt(probes), samples)
+    return Estimate(samples.mean().item(), standard_error(samples), samples)
 
 
 def frobenius_sq_finite_difference(op, probes: int = 100, epsilon: float = 1e-5, seed: int = 0) -> Estimate:
@@ -46,7 +45,7 @@ def frobenius_sq_finite_difference(op, probes: int = 100, epsilon: float = 1e-5,
         diff = op.gradient(theta + epsilon * v) - op.gradient(theta - epsilon * v)
         samples.append(diff.to(torch.float64).pow(2).sum().item() / (4 * epsilon**2))
     samples = torch.tensor(samples, dtype=torch.float64)
-    return Estimate(samples.mean().item(), samples.std().item() / math.sqrt(probes), samples)
+    return Estimate(samples.mean().item(), standard_error(samples), samples)
 
 
 def frobenius_sq_deflated(op, result, probes: int = 10, seed: int = 0) -> Estimate:
@@ -61,4 +60,4 @@ def frobenius_sq_deflated(op, result, probes: int = 10, seed: int = 0) -> Estima
     """
     exact = result.tridiagonal().pow(2).sum().item() + 2 * result.beta_last**2
     rest = deflated_products(op, result.basis, probes, seed)[1].to("cpu", torch.float64).pow(2).sum(0)
-    return Estimate(exact + rest.mean().item(), rest.std().item() / math.sqrt(probes), rest)
+    return Estimate(exact + rest.mean().item(), standard_error(rest), rest)

@@ -193,7 +193,8 @@ class HessianOperator:
         """H V for V of shape (dim, m), `chunk` columns per batched product.
 
         Default: 8 on an accelerator (batching fills it); 1 on CPU, where a product is compute-bound and
-        a batched one measured no cheaper per column (mLeNet, 512 images, 1 thread: 175 ms vs 147 ms).
+        a batched one measured no cheaper per column (mLeNet, 512 images, float32, 1 thread: 126 ms per
+        column in blocks of 8, 145 ms in blocks of 32, 113 ms one at a time).
         """
         chunk = chunk or (1 if self.device.type == "cpu" else 8)
         vectors = vectors.to(device=self.device, dtype=self.dtype)

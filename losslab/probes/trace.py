@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-import math
-
+import scipy.stats
 import torch
 
 from losslab.probes.lanczos import random_start
+
+
+def standard_error(samples: torch.Tensor) -> float:
+    """Standard error of the mean of per-probe terms, scipy.stats.sem (ddof 1); inf for a single probe."""
+    if samples.numel() < 2:
+        return float("inf")
+    return float(scipy.stats.sem(samples.detach().to("cpu", torch.float64).numpy()))
 
 
 def rademacher_probes(op, probes: int, seed: int) -> torch.Tensor:
@@ -21,8 +27,7 @@ def hutchinson_trace(op, probes: int = 100, seed: int = 0, chunk: int | None = N
     """
     vs = rademacher_probes(op, probes, seed)
     samples = (vs * op.matmat(vs, chunk=chunk)).sum(0).to(torch.float64)
-    se = samples.std().item() / math.sqrt(probes) if probes > 1 else float("inf")
-    return samples.mean().item(), se
+    return samples.mean().item(), standard_error(samples)
 
 
 def deflated_products(op, basis: torch.Tensor, probes: int, seed: int, chunk: int | None = None):
@@ -43,5 +48,4 @@ def hutchinson_trace_deflated(op, result, probes: int = 10, seed: int = 0, chunk
     """
     pv, papv = deflated_products(op, result.basis, probes, seed, chunk)
     rest = (pv * papv).sum(0).to("cpu", torch.float64)
-    se = rest.std().item() / math.sqrt(probes) if probes > 1 else float("inf")
-    return result.alphas.sum().item() + rest.mean().item(), se
+    return result.alphas.sum().item() + rest.mean().item(), standard_error(rest)

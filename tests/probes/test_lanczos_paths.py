@@ -15,7 +15,7 @@ from losslab.probes.frobenius import frobenius_sq_deflated, frobenius_sq_exact_h
 from losslab.probes.lanczos import lanczos, lanczos_probes, random_start, ritz_relative_residuals, top_eigenvalues
 from losslab.probes.log_volume import log_volume
 from losslab.probes.operators import MatrixOperator, matrix_with_spectrum
-from losslab.probes.spectral_density import gaussian_density, quadrature_nodes_weights
+from losslab.probes.spectral_density import exact_gaussian_density, gaussian_density, quadrature_nodes_weights
 from losslab.probes.trace import (deflated_products, hutchinson_trace, hutchinson_trace_deflated,
                                    rademacher_probes)
 
@@ -198,3 +198,24 @@ def test_deflated_frobenius_identity_with_a_partial_basis(op, steps):
     exact_part = est.value - est.samples.mean().item()
     assert math.isclose(exact_part, NEGATIVE_LM.pow(2).sum().item() - rest, rel_tol=1e-10)
     assert run.beta_last**2 > 1e-3 * exact_part, "β_m is not negligible here, so a missing 2β² shows"
+
+
+def test_block_lanczos_calls_matmat_with_blocks_of_the_requested_width(op):
+    """block=3: every product is one matmat of 3 columns (the batched path); block=1: one matvec each."""
+    widths, calls = [], []
+    counting = MatrixOperator(op.matrix)
+    counting.matmat = lambda v, chunk=0, mm=counting.matmat: widths.append(v.shape[1]) or mm(v)
+    counting.matvec = lambda v, mv=counting.matvec: calls.append(1) or mv(v)
+    top_eigenvalues(counting, 2, which="LM", tol=1e-8, seed=2, block=3)
+    assert widths and set(widths) == {3} and not calls, (widths, len(calls))
+    widths.clear()
+    top_eigenvalues(counting, 2, which="LM", tol=1e-8, seed=2, block=1)
+    assert not widths and calls
+
+
+def test_exact_gaussian_density_known_value():
+    """Eigenvalues {0, 2}, σ = 1: φ(t) = (N(t; 0, 1) + N(t; 2, 1)) / 2 (weights 1/n, not 1/(n − 1) or 1)."""
+    grid = torch.tensor([-1.0, 0.0, 0.5, 2.0, 4.0], dtype=torch.float64)
+    want = (scipy.stats.norm.pdf(grid.numpy(), 0, 1) + scipy.stats.norm.pdf(grid.numpy(), 2, 1)) / 2
+    got = exact_gaussian_density(torch.tensor([0.0, 2.0]), grid, sigma=1.0)
+    assert got.numpy() == pytest.approx(want, rel=1e-13)

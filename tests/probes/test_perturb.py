@@ -133,3 +133,16 @@ def test_full_batch_gd_snapshots_every_step_and_stops_at_zero_error():
     assert len(seen) == len(errors) - 1  # one snapshot per step taken
     assert torch.equal(seen[-1], flat_weights(model))
     assert min(errors[:-1]) > 0  # no step was taken from a zero-error point
+
+
+def test_full_batch_gd_leaves_the_full_batch_statistics_at_the_final_weights():
+    """On return BN's running mean / variance are x's batch statistics at the final weights (not the momentum
+    average over the steps), so eval mode on x is the full-batch forward GD minimised."""
+    g = torch.Generator().manual_seed(2)
+    x = torch.randn(40, 5, generator=g, dtype=torch.float64)
+    y = torch.randint(0, 3, (40,), generator=g)
+    model = _net()
+    full_batch_gd(model, x, y, epochs=3, lr=0.5)
+    h = model[0](x).detach()
+    torch.testing.assert_close(model[1].running_mean, h.mean(0), rtol=0, atol=1e-12)
+    torch.testing.assert_close(model[1].running_var, h.var(0, unbiased=False), rtol=0, atol=1e-12)

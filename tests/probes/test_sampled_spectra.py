@@ -82,3 +82,20 @@ def test_empirical_distance_is_ks_2samp_and_eigenvalues_are_numpys():
     assert empirical_kolmogorov_distance(a, b) == pytest.approx(brute, abs=1e-15)
     h = sample_block_profile_matrix(BLOCK_VARIANCES, BLOCK_FRACTIONS, 50, rng)
     assert np.abs(symmetric_eigenvalues(h) - np.linalg.eigvalsh(h)).max() <= 1e-12
+
+
+def test_block_labels_round_the_block_sizes_and_the_last_block_takes_the_rest():
+    """n = 8, fractions (0.45, 0.35, 0.2): sizes round(3.6) = 4, round(2.8) = 3, rest 1 (floor would give 3, 2, 3)."""
+    assert block_labels([0.45, 0.35, 0.2], 8).tolist() == [0, 0, 0, 0, 1, 1, 1, 2]
+
+
+def test_block_profile_diagonal_entries_have_the_block_variance():
+    """The diagonal h_ii ~ N(0, s_II / n) too (not 2 s_II / n, nor 4 s_II / n from adding the diagonal twice):
+    sum of h_ii^2 n / s_II is chi^2 with one degree of freedom per diagonal entry (99.9 % two-sided interval)."""
+    n = 600
+    h = sample_block_profile_matrix(BLOCK_VARIANCES, BLOCK_FRACTIONS, n, np.random.default_rng(5))
+    labels, d = block_labels(BLOCK_FRACTIONS, n), np.diag(h)
+    for i in range(3):
+        statistic = (d[labels == i] ** 2).sum() * n / BLOCK_VARIANCES[i, i]
+        lo, hi = stats.chi2.ppf([0.0005, 0.9995], (labels == i).sum())
+        assert lo <= statistic <= hi, (i, statistic / (labels == i).sum())
