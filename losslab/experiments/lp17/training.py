@@ -33,6 +33,15 @@ def paired_gap(a: list[float], b: list[float]) -> tuple[float, float, float]:
     return float(diff.mean()), lo, hi
 
 
+def flat_with_rise(params, errors, slope: float) -> np.ndarray:
+    """The errors with each width's mean replaced by the narrowest width's, plus `slope` · ln(params / min):
+    a planted rise of `slope` per e-fold of parameters on the measured seed-to-seed noise."""
+    params, errors = np.asarray(params), np.asarray(errors)
+    means = {p: errors[params == p].mean() for p in set(params)}
+    flat = errors - np.array([means[p] for p in params]) + means[params.min()]
+    return flat + slope * np.log(params / params.min())
+
+
 def slope_vs_log_params(params, errors, confidence: float = 0.95) -> tuple[float, float, float]:
     """OLS slope of error on ln(params) with its t-interval: (slope, lo, hi) (LP17 Fig. 40)."""
     fit = st.linregress(np.log(params), errors)
