@@ -121,6 +121,12 @@ def spearman_interval(x, y, confidence: float = 0.95, draws: int = 2000, seed: i
     return observed, float(min(inside)), float(max(inside))
 
 
+def within_group_scatter(groups, values) -> np.ndarray:
+    """values minus the mean of the values in their group: the scatter with the group effect removed."""
+    groups, values = np.asarray(groups), np.asarray(values, float)
+    return values - np.array([values[groups == g].mean() for g in groups])
+
+
 def smallest_detected_shift(check: Callable[[float], bool], shifts) -> float:
     """The smallest planted effect in `shifts` (ascending) that `check(shift)` detects; inf if none.
 

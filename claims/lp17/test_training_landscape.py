@@ -11,8 +11,8 @@ run_index share the initialisation.
 import numpy as np
 import pytest
 
-from fixtures.recipes import (LP17_OVER_GRID, LP17_OVER_SIZES, LP17_POLY_DEGREE, LP17_POLY_RADIUS, make_model,
-                              recipe_for, relu_polyfit)
+from fixtures.recipes import (LP17_OVER_GRID, LP17_OVER_SIZES, LP17_POLY_DEGREE, LP17_POLY_RADIUS, at_scale,
+                              make_model, recipe_for, relu_polyfit)
 from losslab.experiments.lp17.training import (final, flat_with_rise, paired_gap, polished_end_point,
                                               slope_vs_log_params)
 from losslab.nets import count_parameters
@@ -37,7 +37,7 @@ def _end_points(trained_net, recipe_data_for, name, runs):
     for i in range(runs):
         model, metrics = trained_net(name, i)
         short = metrics["final"]["train_acc"] < 1
-        out.append((metrics, polished_end_point(model.cpu(), x, y) if short else None))
+        out.append((metrics, polished_end_point(model.cpu(), x, y, *at_scale((300, 200), (5, 5))) if short else None))
     return out
 
 
@@ -193,6 +193,9 @@ def test_polynomial_activation_trains_and_tests_like_relu(trained_net, task, spl
     evidence.record(measured={"relu": mean_std(final(relu, key))[0], "poly": mean_std(final(poly, key))[0],
                               "poly coefficients": relu_polyfit(LP17_POLY_DEGREE, LP17_POLY_RADIUS)},
                     seeds=[m["seed"] for m in relu], dtype="float32", reduced=REDUCED)
+    evidence.power(detectable=(gap[2] - gap[1]) / 2, needed=claim.threshold("accuracy_margin"),
+                   method=f"95% t-interval half-width over {len(relu)} paired seeds: the gap from 0 it resolves, "
+                          "against the margin it must place the interval inside")
     linear = accuracy_gap(_runs(trained_net, "lp17-train-teacher-relu"),
                           _runs(trained_net, "lp17-train-teacher-linear"), key)
     if inside_margin(claim, linear):

@@ -58,10 +58,10 @@ def square_loss(net: nn.Module, x, y):
     return (lambda theta: 0.5 * (residuals(theta) ** 2).sum()), residuals
 
 
-def lbfgs(loss, theta0, rounds: int = 1) -> torch.Tensor:
-    """Full-batch L-BFGS (strong Wolfe) from θ0, `rounds` restarts of <= 300 iterations (stops at |∇L| 1e-13)."""
+def lbfgs(loss, theta0, rounds: int = 1, max_iter: int = 300) -> torch.Tensor:
+    """Full-batch L-BFGS (strong Wolfe) from θ0, `rounds` restarts of <= max_iter iterations (stops at |∇L| 1e-13)."""
     theta = theta0.clone().requires_grad_(True)
-    opt = torch.optim.LBFGS([theta], lr=1, max_iter=300, history_size=50, tolerance_grad=1e-13,
+    opt = torch.optim.LBFGS([theta], lr=1, max_iter=max_iter, history_size=50, tolerance_grad=1e-13,
                             tolerance_change=1e-300, line_search_fn="strong_wolfe")
 
     def closure():

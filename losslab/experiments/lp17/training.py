@@ -15,7 +15,7 @@ from torch.nn.utils import parameters_to_vector, vector_to_parameters
 from losslab.experiments.lp17.minima import flat_output, lbfgs
 from losslab.probes.hessian import HessianOperator
 from losslab.probes.lanczos import top_eigenvalues
-from losslab.stats import t_interval
+from losslab.stats import t_interval, within_group_scatter
 
 
 def final(metrics: list[dict], key: str) -> list[float]:
@@ -41,9 +41,10 @@ class EndPoint:
         return self.train_error > 0 and self.lambda_min >= -curvature_tol * self.lambda_max
 
 
-def polished_end_point(model: nn.Module, x, y, rounds: int = 1) -> EndPoint:
-    """Float64 full-batch L-BFGS on the cross-entropy from the model's weights until it stalls, BN on the
-    full batch (the function GD minimises); then λ_min, λ_max of the Hessian by Lanczos over all K directions."""
+def polished_end_point(model: nn.Module, x, y, iterations: int = 300, lanczos_steps: int = 200) -> EndPoint:
+    """Float64 full-batch L-BFGS (<= `iterations`, stops where it stalls) on the cross-entropy from the model's
+    weights, BN on the full batch (the function GD minimises); then λ_min, λ_max of the Hessian by Lanczos
+    (<= lanczos_steps products: every direction of a net with fewer parameters)."""
     net = copy.deepcopy(model).double()
     torch.func.replace_all_batch_norm_modules_(net)  # batch statistics in eval mode too
     x = x.double()
@@ -52,14 +53,14 @@ def polished_end_point(model: nn.Module, x, y, rounds: int = 1) -> EndPoint:
     def loss(theta):
         return F.cross_entropy(output(theta, x), y)
     theta0 = parameters_to_vector(net.parameters()).detach()
-    theta = lbfgs(loss, theta0, rounds)
+    theta = lbfgs(loss, theta0, max_iter=iterations)
     vector_to_parameters(theta, net.parameters())
     op = HessianOperator(net, F.cross_entropy, (x, y))
     with torch.no_grad():
         error = float((output(theta, x).argmax(1) != y).double().mean())
         before, after = float(loss(theta0)), float(loss(theta))
-    lambda_min = top_eigenvalues(op, 1, "SA", max_steps=op.dim)
-    lambda_max = top_eigenvalues(op, 1, "LA", max_steps=op.dim)
+    lambda_min = top_eigenvalues(op, 1, "SA", max_steps=lanczos_steps)
+    lambda_max = top_eigenvalues(op, 1, "LA", max_steps=lanczos_steps)
     return EndPoint(before, after, error, float(op.gradient().norm()), float(lambda_min[0]), float(lambda_max[0]))
 
 
@@ -74,8 +75,7 @@ def flat_with_rise(params, errors, slope: float) -> np.ndarray:
     """The errors with each width's mean replaced by the narrowest width's, plus `slope` · ln(params / min):
     a planted rise of `slope` per e-fold of parameters on the measured seed-to-seed noise."""
     params, errors = np.asarray(params), np.asarray(errors)
-    means = {p: errors[params == p].mean() for p in set(params)}
-    flat = errors - np.array([means[p] for p in params]) + means[params.min()]
+    flat = within_group_scatter(params, errors) + errors[params == params.min()].mean()
     return flat + slope * np.log(params / params.min())
 
 
