@@ -19,8 +19,10 @@ from losslab.nets import count_parameters
 from losslab.stats import mean_std, smallest_detected_shift
 
 RUNS = 3  # seeds per recipe (paired inits across recipes)
-REDUCED = "256 CIFAR-10 images, DCNN widths (8, 16, 16) + hidden 32, 150 BGD epochs"
-OVER_REDUCED = "128 and 256 CIFAR-10 images, DCNN widths k·((4, 8, 8), 16) for k = 1, 2, 4, SGD to 100% train accuracy"
+# what the cpu tier reduces (the gpu and paper tiers run the paper's setting)
+REDUCED = {"cpu": "256 CIFAR-10 images, DCNN widths (8, 16, 16) + hidden 32, 150 BGD epochs"}
+OVER_REDUCED = {"cpu": "128 and 256 CIFAR-10 images, DCNN widths k·((4, 8, 8), 16) for k = 1, 2, 4, SGD to 100% train "
+                       "accuracy"}
 
 
 def _runs(trained_net, name, runs=RUNS):
@@ -48,13 +50,14 @@ def _stuck_rows(claim, runs):
 
 
 @pytest.mark.claim("LP17-NOLM", parts=["no_stuck"])
-def test_full_batch_gd_reaches_zero_train_error_without_getting_stuck(trained_net, recipe_data_for, evidence, claim):
+def test_full_batch_gd_reaches_zero_train_error_without_getting_stuck(trained_net, recipe_data_for, tier, device,
+                                                                       evidence, claim):
     runs = _end_points(trained_net, recipe_data_for, "lp17-train-dcnn-bgd", RUNS)
     rows = _stuck_rows(claim, runs)
     evidence.headline("BGD runs at 100% train accuracy", sum(m["final"]["train_acc"] == 1 for m, _ in runs) / len(runs),
                       paper=1)
-    evidence.record(measured={"runs": rows}, seeds=[m["seed"] for m, _ in runs], dtype="float32", device="cpu",
-                    reduced=REDUCED)
+    evidence.record(measured={"runs": rows}, seeds=[m["seed"] for m, _ in runs], dtype="float32", device=device,
+                    reduced=REDUCED.get(tier))
     assert not any(r["stuck"] for r in rows), f"a BGD run ended at a local minimum with non-zero error: {rows}"
     assert all(m["final"]["train_acc"] == 1 for m, _ in runs), f"BGD did not reach zero error: {rows}"
 
@@ -78,7 +81,7 @@ def test_control_net_smaller_than_the_data_gets_stuck(trained_net, recipe_data_f
 
 
 @pytest.mark.claim("LP17-NOLM", parts=["test_gap"])
-def test_bgd_tests_worse_than_sgd(trained_net, evidence, claim):
+def test_bgd_tests_worse_than_sgd(trained_net, tier, device, evidence, claim):
     bgd, sgd = _runs(trained_net, "lp17-train-dcnn-bgd"), _runs(trained_net, "lp17-train-dcnn-sgd")
     bgd_err, sgd_err = [1 - a for a in final(bgd, "test_acc")], [1 - a for a in final(sgd, "test_acc")]
     gap, lo, hi = paired_gap(bgd_err, sgd_err)
@@ -87,7 +90,7 @@ def test_bgd_tests_worse_than_sgd(trained_net, evidence, claim):
                       paper=claim.threshold("paper_gap_points"), unit="points")
     evidence.record(measured={"BGD test error %": scale * float(np.mean(bgd_err)),
                               "SGD test error %": scale * float(np.mean(sgd_err))},
-                    seeds=[m["seed"] for m in bgd], dtype="float32", device="cpu", reduced=REDUCED)
+                    seeds=[m["seed"] for m in bgd], dtype="float32", device=device, reduced=REDUCED.get(tier))
     evidence.power(detectable=scale * (hi - lo) / 2, needed=claim.threshold("paper_gap_points"),
                    method=f"95% t-interval half-width over {len(bgd)} paired seeds: the smallest gap it separates "
                           "from 0")
@@ -131,7 +134,7 @@ def test_wider_nets_do_not_raise_validation_error(trained_net, tier, size_index,
     evidence.record(measured={"training points": n, "params / point": [p / n for p, _ in per_width],
                               "mean val error per width": [e for _, e in per_width],
                               "final train acc per width": train_acc},
-                    seeds=seeds, dtype="float32", reduced=OVER_REDUCED)
+                    seeds=seeds, dtype="float32", reduced=OVER_REDUCED.get(tier))
     # power: the smallest rise per e-fold, planted on the flat series with the measured seed noise, whose slope
     # interval lies above 0, against the rise that puts the widest net the tolerance above the narrowest (the
     # mean comparison of not_rising has no interval: planted means flag exactly at the tolerance)
@@ -185,14 +188,14 @@ RELU_RECIPE = {"dcnn": "lp17-train-dcnn-sgd", "teacher": "lp17-train-teacher-rel
 @pytest.mark.claim("LP17-FIG2", parts=["{split}"])
 @pytest.mark.parametrize("split", ["train", "test"])
 @pytest.mark.parametrize("task", ["dcnn", "teacher"])
-def test_polynomial_activation_trains_and_tests_like_relu(trained_net, task, split, evidence, claim):
+def test_polynomial_activation_trains_and_tests_like_relu(trained_net, tier, task, split, evidence, claim):
     key = f"{split}_acc"
     relu, poly = _runs(trained_net, RELU_RECIPE[task]), _runs(trained_net, f"lp17-train-{task}-poly")
     gap = accuracy_gap(relu, poly, key)
     evidence.headline(f"poly - relu {split} accuracy ({task})", gap[0], interval=gap[1:])
     evidence.record(measured={"relu": mean_std(final(relu, key))[0], "poly": mean_std(final(poly, key))[0],
                               "poly coefficients": relu_polyfit(LP17_POLY_DEGREE, LP17_POLY_RADIUS)},
-                    seeds=[m["seed"] for m in relu], dtype="float32", reduced=REDUCED)
+                    seeds=[m["seed"] for m in relu], dtype="float32", reduced=REDUCED.get(tier))
     evidence.power(detectable=(gap[2] - gap[1]) / 2, needed=claim.threshold("accuracy_margin"),
                    method=f"95% t-interval half-width over {len(relu)} paired seeds: the gap from 0 it resolves, "
                           "against the margin it must place the interval inside")
