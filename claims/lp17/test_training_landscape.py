@@ -34,12 +34,13 @@ def _runs(trained_net, name, runs=RUNS):
 
 def _end_points(trained_net, recipe_data_for, name, runs):
     """Per run of the recipe: (metrics, the polished end point if the run ended short of 100% train accuracy)."""
-    x, y = recipe_data_for(name)["train"].x, recipe_data_for(name)["train"].y
+    train = recipe_data_for(name)["train"]
     out = []
     for i in range(runs):
         model, metrics = trained_net(name, i)
         short = metrics["final"]["train_acc"] < 1
-        out.append((metrics, polished_end_point(model.cpu(), x, y, *at_scale((300, 200), (5, 5))) if short else None))
+        steps = at_scale((300, 200), (5, 5))  # L-BFGS iterations, Lanczos products
+        out.append((metrics, polished_end_point(model.cpu(), train.x, train.y, *steps) if short else None))
     return out
 
 
