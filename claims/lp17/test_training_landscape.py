@@ -18,7 +18,7 @@ from losslab.experiments.lp17.training import (final, flat_with_rise, paired_gap
 from losslab.nets import count_parameters
 from losslab.stats import mean_std, smallest_detected_shift
 
-RUNS = 3  # seeds per recipe (paired inits across recipes)
+RUNS = 5  # seeds per recipe (paired inits across recipes)
 # what the cpu tier reduces (the gpu and paper tiers run the paper's setting)
 REDUCED = {"cpu": "256 CIFAR-10 images, DCNN widths (8, 16, 16) + hidden 32, 150 BGD epochs"}
 OVER_REDUCED = {"cpu": "128 and 256 CIFAR-10 images, DCNN widths k·((4, 8, 8), 16) for k = 1, 2, 4, SGD to 100% train "
@@ -82,7 +82,7 @@ def test_control_net_smaller_than_the_data_gets_stuck(trained_net, recipe_data_f
 
 
 @pytest.mark.claim("LP17-NOLM", parts=["test_gap"])
-def test_bgd_tests_worse_than_sgd(trained_net, tier, device, evidence, claim):
+def test_bgd_tests_worse_than_sgd(trained_net, tier, device, evidence, claim, request):
     bgd, sgd = _runs(trained_net, "lp17-train-dcnn-bgd"), _runs(trained_net, "lp17-train-dcnn-sgd")
     bgd_err, sgd_err = [1 - a for a in final(bgd, "test_acc")], [1 - a for a in final(sgd, "test_acc")]
     gap, lo, hi = paired_gap(bgd_err, sgd_err)
@@ -95,10 +95,12 @@ def test_bgd_tests_worse_than_sgd(trained_net, tier, device, evidence, claim):
     evidence.power(detectable=scale * (hi - lo) / 2, needed=claim.threshold("paper_gap_points"),
                    method=f"95% t-interval half-width over {len(bgd)} paired seeds: the smallest gap it separates "
                           "from 0")
-    if lo <= 0:
-        evidence.inconclusive(f"the 95% interval of the gap [{scale * lo:.1f}, {scale * hi:.1f}] points reaches 0")
-        return
-    assert lo > 0
+    if tier == "cpu":
+        request.node.add_marker(pytest.mark.xfail(strict=True, reason=(
+            f"not reproduced at the cpu tier: BGD - SGD test error {scale * gap:.1f} [{scale * lo:.1f}, "
+            f"{scale * hi:.1f}] points over {len(bgd)} paired seeds (BGD {scale * np.mean(bgd_err):.1f}%, SGD "
+            f"{scale * np.mean(sgd_err):.1f}%): no gap, the interval below the paper's 8")))
+    assert lo > 0, f"BGD does not test worse than SGD: gap {scale * gap:.1f} [{scale * lo:.1f}, {scale * hi:.1f}] points"
 
 
 # ---- LP17-OVER ----------------------------------------------------------------------------------------
