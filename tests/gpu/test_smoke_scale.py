@@ -2,7 +2,8 @@
 runs only tier-dependent tests and records, not fails, claim checks on smoke numbers (fixtures/smoke.py)."""
 
 from fixtures import recipes
-from fixtures.recipes import RECIPES, SMOKE_IMAGES, smoke_recipe
+from fixtures.recipes import RECIPES, SMOKE_IMAGES, SMOKE_WIDTH, smoke_recipe
+from losslab.nets.registry import WIDTH_SCALED
 
 pytest_plugins = ["pytester"]
 
@@ -11,8 +12,13 @@ def test_smoke_recipes_keep_the_code_path_and_cut_data_and_epochs():
     for tiers in RECIPES.values():
         for recipe in tiers.values():
             small, c = smoke_recipe(recipe), smoke_recipe(recipe).config
-            assert (small.net, small.net_kwargs, small.init, small.dtype, small.data, small.skip_neurons) == \
-                (recipe.net, recipe.net_kwargs, recipe.init, recipe.dtype, recipe.data, recipe.skip_neurons)
+            kwargs = dict(small.net_kwargs)
+            if recipe.net in WIDTH_SCALED:  # the one layout change: narrower convs
+                assert kwargs.pop("width") <= SMOKE_WIDTH
+            assert (small.net, kwargs, small.init, small.dtype, small.data) == \
+                (recipe.net, {k: v for k, v in recipe.net_kwargs if k != "width" or recipe.net not in WIDTH_SCALED},
+                 recipe.init, recipe.dtype, recipe.data)
+            assert small.skip_neurons == -(-recipe.skip_neurons * small.n_train // recipe.n_train)  # ceil: N / n kept
             assert (c.optimizer, c.loss, c.attack_weight, c.milestones) == \
                 (recipe.config.optimizer, recipe.config.loss, recipe.config.attack_weight, recipe.config.milestones)
             assert max(small.n_train, small.n_test, small.n_attack) <= SMOKE_IMAGES and c.epochs <= 2
