@@ -90,11 +90,12 @@ def _measured(panel, tier, trained_net, recipe_data_for, min_train_acc: float, e
                                  "fitted": len(am.fitted(solutions, min_train_acc)),
                                  "best train acc": max(s["train_acc"] for s in solutions)})
     # exact float64 Hessians (gpu/paper tiers) of mLeNet cost 77 s (MNIST) / 164 s (SVHN) of CPU each: at smoke
-    # scale the cpu tier's Lanczos measurement stands in (the exact branch: tests/experiments/test_wze17_curvature.py)
-    exact = at_scale(tier != "cpu", False)
+    # scale the cpu tier's Lanczos measurement stands in (the exact branch: tests/experiments/test_wze17_curvature.py);
+    # ResNet-32's Eq. (14) takes 2 probes instead of the paper's M = 100
+    exact, probes = at_scale(tier != "cpu", False), at_scale(FD_PROBES, 2)
     out = {i: {**{k: v for k, v in s.items() if k != "model"},
                **curvature_memo(s["cache_key"], s["model"], train, exact, claim_seed("WZE17-FIG2", i),
-                                panel if panel != "mnist" else "mnist-mlenet")}
+                                panel if panel != "mnist" else "mnist-mlenet", probes)}
            for i, s in _worker_order(rows)}
     return [out[i] for i in range(len(rows))]
 
