@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from fixtures.recipes import (WZE17_ATTACK_SWEEP, WZE17_RESNET_ATTACK_SWEEP, WZE17_SVHN_ATTACK_SWEEP, at_scale,
                               wze17_attack_recipe_name, wze17_resnet_attack_recipe_name,
                               wze17_svhn_attack_recipe_name)
+from losslab.data import subset
 from losslab.experiments.wze17 import attack_minima as am
 from losslab.experiments.wze17.attack_sweep import recorded_sweep, sweep_summary
 from losslab.experiments.wze17.curvature import (FD_PROBES, LANCZOS_STEPS, TOP_K, curvature_memo,
@@ -91,8 +92,10 @@ def _measured(panel, tier, trained_net, recipe_data_for, min_train_acc: float, e
                                  "best train acc": max(s["train_acc"] for s in solutions)})
     # exact float64 Hessians (gpu/paper tiers) of mLeNet cost 77 s (MNIST) / 164 s (SVHN) of CPU each: at smoke
     # scale the cpu tier's Lanczos measurement stands in (the exact branch: tests/experiments/test_wze17_curvature.py);
-    # ResNet-32's Eq. (14) takes 2 probes instead of the paper's M = 100
+    # ResNet-32's Eq. (14) (~10 s of CPU per probe on 32 float64 images) takes 2 probes on 4 images
     exact, probes = at_scale(tier != "cpu", False), at_scale(FD_PROBES, 2)
+    if panel == "cifar10-resnet32":
+        train = at_scale(train, subset(train, 0, 4))
     out = {i: {**{k: v for k, v in s.items() if k != "model"},
                **curvature_memo(s["cache_key"], s["model"], train, exact, claim_seed("WZE17-FIG2", i),
                                 panel if panel != "mnist" else "mnist-mlenet", probes)}
