@@ -20,7 +20,6 @@ BUILDERS = {
     "vgg16": lambda **kw: VGG("vgg16", **kw), "resnet18": resnet18, "resnet32": resnet32,
     "densenet121": densenet121,
 }
-WIDTH_SCALED = ("cnn13", "vgg11", "vgg13", "vgg16")  # builders taking width=: every conv's channels x width
 
 
 def build_net(name: str, skip: dict | None = None, **kwargs) -> nn.Module:

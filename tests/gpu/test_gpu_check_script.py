@@ -6,11 +6,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 STEPS = ("== trainer vs minimal loop", "== placement tests", "== gpu tier at smoke scale on cpu",
          "== progress table", "== gpu tier compute plan")
 
 
+@pytest.mark.smoke_sweep
 def test_gpu_check_dry_run_on_cpu_runs_every_step(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST")}
     env.update(GPU_CHECK_DEVICE="cpu", PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}")

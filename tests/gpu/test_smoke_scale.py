@@ -2,8 +2,7 @@
 runs only tier-dependent tests and records, not fails, claim checks on smoke numbers (fixtures/smoke.py)."""
 
 from fixtures import recipes
-from fixtures.recipes import RECIPES, SMOKE_IMAGES, SMOKE_WIDTH, smoke_recipe
-from losslab.nets.registry import WIDTH_SCALED
+from fixtures.recipes import RECIPES, SMOKE_IMAGES, SMOKE_NET_KWARGS, smoke_recipe
 
 pytest_plugins = ["pytester"]
 
@@ -12,12 +11,10 @@ def test_smoke_recipes_keep_the_code_path_and_cut_data_and_epochs():
     for tiers in RECIPES.values():
         for recipe in tiers.values():
             small, c = smoke_recipe(recipe), smoke_recipe(recipe).config
-            kwargs = dict(small.net_kwargs)
-            if recipe.net in WIDTH_SCALED:  # the one layout change: narrower convs
-                assert kwargs.pop("width") <= SMOKE_WIDTH
-            assert (small.net, kwargs, small.init, small.dtype, small.data) == \
-                (recipe.net, {k: v for k, v in recipe.net_kwargs if k != "width" or recipe.net not in WIDTH_SCALED},
-                 recipe.init, recipe.dtype, recipe.data)
+            # the one layout change: narrower nets (SMOKE_NET_KWARGS)
+            assert dict(small.net_kwargs) == {**dict(recipe.net_kwargs), **SMOKE_NET_KWARGS.get(recipe.net, {})}
+            assert (small.net, small.init, small.dtype, small.data) == \
+                (recipe.net, recipe.init, recipe.dtype, recipe.data)
             assert small.skip_neurons == -(-recipe.skip_neurons * small.n_train // recipe.n_train)  # ceil: N / n kept
             assert (c.optimizer, c.loss, c.attack_weight, c.milestones) == \
                 (recipe.config.optimizer, recipe.config.loss, recipe.config.attack_weight, recipe.config.milestones)

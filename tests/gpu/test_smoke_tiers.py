@@ -1,7 +1,7 @@
 """Every gpu- and paper-tier claim test runs at smoke scale on CPU without an error (losslab.plan.smoke_run: fake
 data files in the real formats, a fresh cache, one process), and the gpu tier's plan fits its budget.
 
-One test per tier, so xdist runs the two sweeps on different workers. Each puts its one-line summary (tests run,
+One test per tier, marked smoke_sweep (collected first), so xdist runs the two sweeps on different workers. Each puts its one-line summary (tests run,
 passed, skipped, CPU seconds, plan total) in its user_properties: the terminal's "smoke sweeps" section and
 <report>/smoke_sweeps.txt (fixtures/smoke.py) show them, so a CI log shows the gpu/paper paths ran.
 """
@@ -20,6 +20,7 @@ def _children_cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+@pytest.mark.smoke_sweep
 @pytest.mark.parametrize("sweep_tier", ["gpu", "paper"])
 def test_tier_runs_at_smoke_scale_without_error(sweep_tier, tmp_path, record_property):
     before = _children_cpu_seconds()
