@@ -4,8 +4,9 @@
 # 1. CUDA visible; 2. the trainer vs a minimal loop (steps/s), fp32 / bf16 / channels_last;
 # 3. worker placement and trainer tests; 4. every gpu-tier claim test at smoke scale on CUDA with
 #    -n auto (GPUs x 2 workers), its progress table and the gpu tier's compute plan from its runs.
-# GPU_CHECK_DEVICE=cpu: a dry run of the same steps on CPU (tiny benchmark, no bf16 / channels_last, one claim
-# module at smoke scale on 2 workers), so a typo shows before a GPU does (tests/gpu/test_gpu_check_script.py).
+# GPU_CHECK_DEVICE=cpu: a dry run of the same steps on CPU (tiny benchmark, no bf16 / channels_last, one placement
+# test, WZE17-TAB1's gpu-tier tests at smoke scale in one process), so a typo shows before a GPU does
+# (tests/gpu/test_gpu_check_script.py).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-${OUT:-$(mktemp -d)}}
@@ -31,13 +32,13 @@ if [ "$DEVICE" = cuda ]; then
   SMOKE_WORKERS=auto SMOKE_ARGS=()
 else
   step "trainer vs minimal loop, mlenet (dry run on CPU)" timeout 120 python benchmarks/trainer_bench.py --device cpu --net mlenet --n 128 --batch 64 --epochs 1
-  step "placement tests" timeout 180 python -m pytest -q -p no:cacheprovider -p no:xdist tests/gpu/test_devices.py
-  SMOKE_WORKERS=2 SMOKE_ARGS=(-k sgd_beats_full_batch)
+  step "placement tests" timeout 180 python -m pytest -q -p no:cacheprovider -p no:xdist tests/gpu/test_devices.py -k auto_workers
+  SMOKE_WORKERS="" SMOKE_ARGS=(-k sgd_beats_full_batch)  # one process
 fi
 step "gpu tier at smoke scale on $DEVICE" timeout 420 python -c "
 import sys
 from losslab.plan import smoke_run
-done = smoke_run('gpu', sys.argv[1], '-rfE', *sys.argv[4:], device=sys.argv[2], workers=sys.argv[3], timeout_s=400)
+done = smoke_run('gpu', sys.argv[1], '-rfE', *sys.argv[4:], device=sys.argv[2], workers=sys.argv[3] or None, timeout_s=400)
 print(done.stdout[-8000:], done.stderr[-2000:])
 sys.exit(done.returncode)
 " "$OUT/smoke" "$DEVICE" "$SMOKE_WORKERS" "${SMOKE_ARGS[@]}"
