@@ -75,4 +75,19 @@ def test_plugin_runs_tier_tests_records_checks_and_fails_crashes(pytester, monke
     result = pytester.runpytest("--scale", "smoke", "-p", "no:xdist", "-rA")
     result.assert_outcomes(passed=3, failed=1, skipped=2, deselected=1)
     result.stdout.fnmatch_lines(["*FAILED*test_a_crash_still_fails*TypeError*"])
+    result.stdout.fnmatch_lines(["smoke scale, tier ?: 4 tests ran (3 passed, 1 failed; 2 claim checks failed on "
+                                 "smoke numbers, recorded only), 2 skipped"])
     pytester.runpytest("-p", "no:xdist").assert_outcomes(passed=1, failed=4, errors=2)  # at full scale: all fail
+
+
+def test_sweep_summaries_are_shown_and_written_to_the_report_folder(pytester, monkeypatch):
+    monkeypatch.setitem(recipes._scale, "value", "full")
+    pytester.makeconftest('pytest_plugins = ["fixtures.smoke"]\n'
+                          'def pytest_addoption(parser):\n    parser.addoption("--report", dest="report_dir")\n')
+    pytester.makepyfile(test_inner='import pytest\n\n@pytest.mark.smoke_sweep\n'
+                                   'def test_sweep(record_property):\n'
+                                   '    record_property("losslab_smoke_sweep", "smoke scale, tier gpu: 7 tests ran")\n')
+    result = pytester.runpytest("-p", "no:xdist", "--report", "out")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*smoke sweeps*", "smoke scale, tier gpu: 7 tests ran"])
+    assert (pytester.path / "out" / "smoke_sweeps.txt").read_text() == "smoke scale, tier gpu: 7 tests ran\n"
