@@ -76,7 +76,7 @@ def test_plugin_runs_tier_tests_records_checks_and_fails_crashes(pytester, monke
     result.assert_outcomes(passed=3, failed=1, skipped=2, deselected=1)
     result.stdout.fnmatch_lines(["*FAILED*test_a_crash_still_fails*TypeError*"])
     result.stdout.fnmatch_lines(["smoke scale, tier ?: 4 tests ran (3 passed, 1 failed; 2 claim checks failed on "
-                                 "smoke numbers, recorded only), 2 skipped"])
+                                 "smoke numbers, recorded only), 2 skipped; * s CPU"])
     pytester.runpytest("-p", "no:xdist").assert_outcomes(passed=1, failed=4, errors=2)  # at full scale: all fail
 
 

@@ -1,12 +1,14 @@
 """Every gpu- and paper-tier claim test runs at smoke scale on CPU without an error (losslab.plan.smoke_run: fake
-data files in the real formats, a fresh cache, one process), and the gpu tier's plan fits its budget.
+data files in the real formats, a fresh cache, one process per tier), and the gpu tier's plan fits its budget.
 
-One test per tier, marked smoke_sweep (collected first), so xdist runs the two sweeps on different workers. Each puts its one-line summary (tests run,
-passed, skipped, CPU seconds, plan total) in its user_properties: the terminal's "smoke sweeps" section and
-<report>/smoke_sweeps.txt (fixtures/smoke.py) show them, so a CI log shows the gpu/paper paths ran.
+One test runs both tiers at once (two processes: xdist's load scheduling sends consecutive tests to one worker,
+so two tests would queue behind each other); marked smoke_sweep, it is collected first. Each tier's one-line
+summary (tests run, passed, skipped, CPU seconds, plan total) goes in the test's user_properties: the terminal's
+"smoke sweeps" section and <report>/smoke_sweeps.txt (fixtures/smoke.py) show them, so a CI log shows that the
+gpu and paper paths ran.
 """
 
-import resource
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -14,28 +16,24 @@ from fixtures.smoke import SMOKE_SUMMARY_PREFIX, SMOKE_SWEEP_KEY
 from losslab.plan import GPU_TIER_BUDGET_GPU_HOURS, plan, runs_from_events, smoke_run
 from losslab.report.progress import read_events
 
-
-def _children_cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
+TIERS = ("gpu", "paper")
 
 
 @pytest.mark.smoke_sweep
-@pytest.mark.parametrize("sweep_tier", ["gpu", "paper"])
-def test_tier_runs_at_smoke_scale_without_error(sweep_tier, tmp_path, record_property):
-    before = _children_cpu_seconds()
-    done = smoke_run(sweep_tier, tmp_path, "-rfEs", timeout_s=900)
-    cpu = _children_cpu_seconds() - before
-    lines = done.stdout.strip().splitlines()
-    counts = next((line for line in lines if line.startswith(SMOKE_SUMMARY_PREFIX)), f"{SMOKE_SUMMARY_PREFIX} "
-                  f"{sweep_tier}: no summary (exit {done.returncode})")
-    costs = plan(sweep_tier, runs_from_events(read_events(tmp_path / "report"), sweep_tier))
-    total = sum(c.gpu_hours for c in costs)
-    record_property(SMOKE_SWEEP_KEY, f"{counts}; {cpu:.0f} s CPU; plan {sum(c.runs for c in costs)} trainings, "
-                                     f"{total:.1f} GPU-hours")
-    last = lines[-1] if lines else ""
-    assert done.returncode == 0, f"{counts}\n{last}\n{done.stdout[-6000:]}\n{done.stderr[-2000:]}"
-    assert "passed" in last and "failed" not in last and "error" not in last, last
-    if sweep_tier == "gpu":  # the paper tier is the papers' settings: no budget
-        top = ", ".join(f"{c.recipe} {c.runs} runs {c.gpu_hours:.1f} h" for c in costs[:5])
-        assert costs and total <= GPU_TIER_BUDGET_GPU_HOURS, f"gpu tier plan: {total:.1f} GPU-hours; largest: {top}"
+def test_gpu_and_paper_tiers_run_at_smoke_scale_without_error(tmp_path, record_property):
+    with ThreadPoolExecutor(len(TIERS)) as pool:
+        done = dict(zip(TIERS, pool.map(lambda tier: smoke_run(tier, tmp_path / tier, "-rfEs", timeout_s=900), TIERS)))
+    costs = {tier: plan(tier, runs_from_events(read_events(tmp_path / tier / "report"), tier)) for tier in TIERS}
+    for tier in TIERS:
+        lines = done[tier].stdout.strip().splitlines()
+        counts = next((line for line in lines if line.startswith(SMOKE_SUMMARY_PREFIX)),
+                      f"{SMOKE_SUMMARY_PREFIX} {tier}: no summary (exit {done[tier].returncode})")
+        record_property(SMOKE_SWEEP_KEY, f"{counts}; plan {sum(c.runs for c in costs[tier])} trainings, "
+                                         f"{sum(c.gpu_hours for c in costs[tier]):.1f} GPU-hours")
+    for tier in TIERS:
+        last = (done[tier].stdout.strip().splitlines() or [""])[-1]
+        assert done[tier].returncode == 0, f"tier {tier}: {last}\n{done[tier].stdout[-6000:]}\n{done[tier].stderr[-2000:]}"
+        assert "passed" in last and "failed" not in last and "error" not in last, f"tier {tier}: {last}"
+    total = sum(c.gpu_hours for c in costs["gpu"])  # the paper tier is the papers' settings: no budget
+    top = ", ".join(f"{c.recipe} {c.runs} runs {c.gpu_hours:.1f} h" for c in costs["gpu"][:5])
+    assert costs["gpu"] and total <= GPU_TIER_BUDGET_GPU_HOURS, f"gpu tier plan: {total:.1f} GPU-hours; largest: {top}"
