@@ -30,19 +30,6 @@ def visible_gpus() -> list[str]:
     return listed[:count] if listed else [str(i) for i in range(count)]
 
 
-def pytest_addoption(parser):
-    parser.getgroup("losslab").addoption(
-        "--workers-per-gpu", type=int, default=int(os.environ.get("LOSSLAB_WORKERS_PER_GPU", "2")),
-        help="xdist workers per GPU under -n auto (default 2: one trains while another evaluates). "
-             "Env: LOSSLAB_WORKERS_PER_GPU")
-    parser.getgroup("losslab").addoption(
-        "--autocast", choices=("none", "bf16"), default=os.environ.get("LOSSLAB_AUTOCAST", "none"),
-        help="train on CUDA under torch.autocast(bfloat16) (a separate cache entry). Env: LOSSLAB_AUTOCAST")
-    parser.getgroup("losslab").addoption(
-        "--channels-last", action="store_true", default=os.environ.get("LOSSLAB_CHANNELS_LAST") == "1",
-        help="train on CUDA in NHWC layout (a separate cache entry). Env: LOSSLAB_CHANNELS_LAST=1")
-
-
 def _placing(config) -> bool:
     return config.getoption("device", default="auto") != "cpu"
 

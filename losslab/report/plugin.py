@@ -33,10 +33,6 @@ from losslab.report.claims_table import TestOutcome, build_rows, headline_text, 
 from losslab.report.evidence import CLAIM_KEY, PARTS_KEY, Evidence, evidence_from_properties
 from losslab.report.write import write_report
 
-TIERS = ("auto", "cpu", "gpu", "paper")
-SCALES = ("full", "smoke")
-DEVICES = ("auto", "cpu", "cuda")
-
 settings.register_profile("ci", derandomize=True, max_examples=40, deadline=None, database=None,
                           print_blob=True, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("nightly", max_examples=400, deadline=None, print_blob=True,
@@ -50,27 +46,6 @@ _session_config = None
 # Configs configured and not yet unconfigured: a nested in-process run (pytester) must not leave
 # the outer session's hooks pointing at its own, finished config.
 _config_stack: list = []
-
-
-def pytest_addoption(parser):
-    group = parser.getgroup("losslab", "loss-landscape claim suite")
-    group.addoption("--tier", choices=TIERS, default=os.environ.get("LOSSLAB_TIER", "auto"),
-                    help="scale of the claims: cpu (small, minutes), gpu (nightly), paper (the papers' "
-                         "settings); auto = gpu when CUDA is available, else cpu. Env: LOSSLAB_TIER")
-    group.addoption("--scale", choices=SCALES, default=os.environ.get("LOSSLAB_SCALE", "full"),
-                    help="full: the tier's settings; smoke: the tier's code paths with data, epochs and runs cut "
-                         "to a minimum (status 'smoke', never evidence). Env: LOSSLAB_SCALE")
-    group.addoption("--device", choices=DEVICES, default=os.environ.get("LOSSLAB_DEVICE", "auto"),
-                    help="where tensors live; auto = cuda when available. xdist workers spread over "
-                         "the visible GPUs. Env: LOSSLAB_DEVICE")
-    group.addoption("--data-dir", default=os.environ.get("LOSSLAB_DATA_DIR"),
-                    help="folder with the real datasets (mnist/, cifar10/, ...). Env: LOSSLAB_DATA_DIR")
-    group.addoption("--report", dest="report_dir", default=os.environ.get("LOSSLAB_REPORT_DIR"),
-                    help="write claims.json, claims.md and claims.html into this folder. Env: LOSSLAB_REPORT_DIR")
-    group.addoption("--claim-id", dest="claim_ids", action="append", default=[], metavar="ID",
-                    help="run only the tests marked with this claim id (repeatable); other tests are deselected")
-    group.addoption("--claim-progress", action="store_true", default=False,
-                    help="print 'claim ID: test' as each claim test starts (on by default at tier gpu/paper)")
 
 
 def _cuda_available() -> bool:

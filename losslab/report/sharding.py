@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 from pathlib import Path
@@ -21,30 +20,6 @@ SHARD_FILE = "shard.json"
 NOT_CACHED = "losslab.cache.NotCached: "
 REQUIRE_CACHED_ENV = "LOSSLAB_REQUIRE_CACHED"  # read by losslab.cache.require_cached
 _previous_env_key = pytest.StashKey()
-
-
-def parse_shard(text: str) -> tuple[int, int]:
-    """'I/N' -> (I, N) with 1 <= I <= N."""
-    try:
-        index, count = (int(part) for part in text.split("/"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--shard {text!r}: expected I/N, e.g. 2/8") from None
-    if not 1 <= index <= count:
-        raise argparse.ArgumentTypeError(f"--shard {text!r}: need 1 <= I <= N")
-    return index, count
-
-
-def pytest_addoption(parser):
-    group = parser.getgroup("losslab")
-    group.addoption("--shard", type=parse_shard, default=None, metavar="I/N",
-                    help="run only the I-th of N disjoint parts of the tests (whole modules); merge the shards' "
-                         "reports with `python -m losslab merge`")
-    group.addoption("--shard-weights", default=None, metavar="REPORT",
-                    help="balance --shard by the test durations of a previous report (folder or claims.json); "
-                         "give every shard the same file")
-    group.addoption("--require-cached", action="store_true", default=False,
-                    help="never train: a test whose network is not in the cache errors at once, and the summary "
-                         "lists what is missing (warm it with python -m fixtures.warm)")
 
 
 class MissingNetworks:

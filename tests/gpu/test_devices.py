@@ -36,9 +36,7 @@ def test_big(i):
 def _run(pytester, monkeypatch, gpus, per_gpu, tests=8):
     monkeypatch.setattr(devices, "visible_gpus", lambda: gpus)
     monkeypatch.setenv("PYTHONPATH", str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    pytester.makeconftest('pytest_plugins = ["losslab.report.devices"]\n'
-                          'def pytest_addoption(parser):\n'
-                          '    parser.getgroup("losslab").addoption("--device", default="auto")\n')
+    pytester.makeconftest('pytest_plugins = ["losslab.report.options", "losslab.report.devices"]\n')
     pytester.makepyfile(test_inner=INNER.format(n=tests))
     result = pytester.runpytest("-n", "auto", "--workers-per-gpu", str(per_gpu), "-p", "xdist")
     return result, [json.loads(p.read_text()) for p in sorted(pytester.path.glob("where-*.json"))]

@@ -68,8 +68,7 @@ def test_tier_independent_math():
 
 def test_plugin_runs_tier_tests_records_checks_and_fails_crashes(pytester, monkeypatch):
     monkeypatch.setitem(recipes._scale, "value", "full")  # the inner run sets it; restored after
-    pytester.makeconftest('import pytest\npytest_plugins = ["fixtures.smoke"]\n'
-                          'def pytest_addoption(parser):\n    parser.addoption("--scale", default="full")\n'
+    pytester.makeconftest('import pytest\npytest_plugins = ["losslab.report.options", "fixtures.smoke"]\n'
                           '@pytest.fixture(scope="session")\ndef tier():\n    return "gpu"\n')
     pytester.makepyfile(test_inner=INNER)
     result = pytester.runpytest("--scale", "smoke", "-p", "no:xdist", "-rA")

@@ -16,7 +16,7 @@ TINY_CLAIMS = {
     "TST1-SKIP": "training", "TST1-XPASS": "numeric", "TST1-CRASH": "numeric", "TST1-NONE": "math",
 }
 
-PLUGIN_CONFTEST = 'pytest_plugins = ["losslab.report.plugin"]\n'
+PLUGIN_CONFTEST = 'pytest_plugins = ["losslab.report.options", "losslab.report.plugin"]\n'
 
 INI = textwrap.dedent("""\
     [pytest]

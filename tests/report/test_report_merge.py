@@ -8,12 +8,13 @@ import textwrap
 import pytest
 
 from losslab.cli import main as cli_main
-from losslab.report.sharding import parse_shard, shard_modules
+from losslab.report.options import parse_shard
+from losslab.report.sharding import shard_modules
 from losslab.report.write import comparable
 
 pytest_plugins = ["pytester"]
 
-CONFTEST = 'pytest_plugins = ["losslab.report.plugin", "losslab.report.sharding"]\n'
+CONFTEST = 'pytest_plugins = ["losslab.report.options", "losslab.report.plugin", "losslab.report.sharding"]\n'
 
 MODULES = {
     "test_a.py": '''
@@ -113,7 +114,8 @@ def test_shards_keep_modules_whole_and_balance_counts_or_durations():
 
 def test_require_cached_errors_at_once_and_lists_what_is_missing(project, tmp_path, monkeypatch):
     monkeypatch.setenv("LOSSLAB_CACHE_DIR", str(tmp_path / "empty-cache"))
-    project.makeconftest('pytest_plugins = ["losslab.report.plugin", "losslab.report.sharding", "fixtures.trained"]\n')
+    project.makeconftest('pytest_plugins = ["losslab.report.options", "losslab.report.plugin", "losslab.report.sharding",\n'
+                         '                  "fixtures.trained"]\n')
     project.makepyfile(test_net='''
         import pytest
 
