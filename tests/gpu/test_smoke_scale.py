@@ -81,8 +81,7 @@ def test_plugin_runs_tier_tests_records_checks_and_fails_crashes(pytester, monke
 
 def test_sweep_summaries_are_shown_and_written_to_the_report_folder(pytester, monkeypatch):
     monkeypatch.setitem(recipes._scale, "value", "full")
-    pytester.makeconftest('pytest_plugins = ["fixtures.smoke"]\n'
-                          'def pytest_addoption(parser):\n    parser.addoption("--report", dest="report_dir")\n')
+    pytester.makeconftest('pytest_plugins = ["losslab.report.options", "fixtures.smoke"]\n')
     pytester.makepyfile(test_inner='import pytest\n\n@pytest.mark.smoke_sweep\n'
                                    'def test_sweep(record_property):\n'
                                    '    record_property("losslab_smoke_sweep", "smoke scale, tier gpu: 7 tests ran")\n')
