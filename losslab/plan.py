@@ -158,8 +158,8 @@ def smoke_run(tier: str, folder, *pytest_args: str, device: str = "cpu", workers
 
     folder = Path(folder)
     data = write_fake_data_dir(folder / "data")
-    env = dict(os.environ, LOSSLAB_SCALE="smoke", LOSSLAB_CACHE_DIR=str(folder / "cache"),
-               LOSSLAB_DATA_DIR=str(data))
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST")}  # when run by a worker
+    env = dict(inherited, LOSSLAB_SCALE="smoke", LOSSLAB_CACHE_DIR=str(folder / "cache"), LOSSLAB_DATA_DIR=str(data))
     parallel = ["-n", workers] if workers else ["-p", "no:xdist"]
     command = [sys.executable, "-m", "pytest", "claims", "--tier", tier, "--device", device, *parallel,
                "-p", "no:cacheprovider", "-q", "--report", str(folder / "report"), *pytest_args]

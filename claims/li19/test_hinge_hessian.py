@@ -5,6 +5,7 @@ zero-risk minima and the premise E[H] = 0 (4.1a). Pipelines: losslab.experiments
 import pytest
 import torch
 
+from fixtures.recipes import at_scale
 from losslab.experiments.li19 import hinge_nets as nets
 from losslab.seeds import claim_seed, claim_seeds
 
@@ -31,7 +32,7 @@ def test_wide_nets_reach_zero_hinge_risk_on_data_no_linear_model_fits(evidence, 
         configs = CPU_WIDE
         evidence.record(reduced="widths 16 (depth 1, 2), m = 24 points in R^3")
     else:
-        widths, depth, m, d, _ = nets.WIDE_RECIPES[tier]
+        widths, depth, m, d, _ = nets.WIDE_RECIPES[at_scale(tier, "smoke")]
         x, y = shell_training_set(claim_seed("LI19-T41a", 1000), m, d)
         configs = [(depth, w) for w in widths]
     table = zero_risk_table(configs, x, y, seeds, device)
@@ -159,7 +160,7 @@ def test_bound_check_rejects_square_loss(evidence, claim):
 def test_bound_at_large_width_by_lanczos(evidence, claim, tier, device):
     if tier == "cpu":
         pytest.skip("not run at this tier: widths 256-2048 need the gpu/paper tier")
-    widths, depth, m, d, _ = nets.WIDE_RECIPES[tier]
+    widths, depth, m, d, _ = nets.WIDE_RECIPES[at_scale(tier, "smoke")]
     seed = claim_seed("LI19-T41b", 2)
     tol = claim.threshold("lanczos_tolerance")
     results = [nets.wide_bound_terms(w, depth, m, d, seed, device, tol=tol) for w in widths]
@@ -224,7 +225,7 @@ def test_square_loss_spectrum_does_not_approach_symmetry(evidence, claim):
 def test_wide_nets_spectral_asymmetry_by_hessian_vector_products(evidence, claim, tier, device):
     if tier == "cpu":
         pytest.skip("not run at this tier: widths 256-1024 need the gpu/paper tier")
-    widths, depth, m, d, runs = nets.WIDE_RECIPES[tier]
+    widths, depth, m, d, runs = nets.WIDE_RECIPES[at_scale(tier, "smoke")]
     seeds = claim_seeds("LI19-SYM", runs)
     rows = [nets.wide_hessian_asymmetry(w, depth, m, d, s, device) for w in widths for s in seeds]
     evidence.headline("lambda_max / |lambda_min| at the widest net", rows[-1]["lambda_max / |lambda_min|"])

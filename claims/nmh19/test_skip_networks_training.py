@@ -12,7 +12,7 @@ from dataclasses import replace
 
 import pytest
 
-from fixtures.recipes import NMH19_RUNS, RECIPES, at_scale, make_model, recipe_for
+from fixtures.recipes import NMH19_RUNS, RECIPES, make_model, recipe_for
 from losslab.experiments import nmh19
 from losslab.seeds import claim_seed
 from losslab.stats import paired_t_interval, t_interval
@@ -23,11 +23,6 @@ REDUCED = {"cpu": "sigmoid CNN13 / VGG11 conv channels x 1/16; 128 MNIST / 512 C
                   "N = 4n (rand: N = n); CIFAR-10 standardized with PyTorch's init (paper: raw, keras init); "
                   "60 / 100 epochs at lr 0.1 / 0.05 instead of 300 at 0.01; 3 skip subsets (paper 8)",
            "gpu": "30 epochs instead of 300; 3 skip subsets (paper 8)"}
-
-
-def nmh19_runs(tier: str) -> int:
-    """Runs per cell: the tier's (paper: 8 skip subsets), 2 at smoke scale (a code path, not evidence)."""
-    return at_scale(NMH19_RUNS[tier], 2)
 
 
 def _cell_or_skip(part: str, tier: str) -> nmh19.Cell:
@@ -52,7 +47,7 @@ def _rand(name: str, tier: str, recipe_data_for, device, runs: int, first: int =
 def _check_cell(cell: nmh19.Cell, claim, evidence, trained_net, recipe_data_for, tier, device) -> None:
     """The criterion of one Table 1/2 cell (the claim's TOML): fails / trains / zero error / rand below SGD."""
     fails_max, trains_min = claim.threshold("fails_max_acc"), claim.threshold("trains_min_acc")
-    runs = nmh19_runs(tier)
+    runs = NMH19_RUNS[tier]
     sgd = nmh19.trained_accuracies(trained_net, cell.recipe, runs)
     acc = _rand(cell.recipe, tier, recipe_data_for, device, runs) if cell.variant == "rand" else sgd
     lo, hi = t_interval(acc["test"])
@@ -109,7 +104,7 @@ def test_table2_cell(part, claim, evidence, trained_net, recipe_data_for, tier, 
 @pytest.mark.claim("NMH19-TAB1", parts=["cnn13-sigmoid-mnist-plain", "cnn13-sigmoid-mnist-sgd"], control=True)
 def test_table1_checks_reject_the_wrong_nets(claim, evidence, trained_net, tier):
     # the skip connections are the mechanism: the fails check on the skip nets, the zero-error check on the plain
-    fails_max, runs = claim.threshold("fails_max_acc"), nmh19_runs(tier)
+    fails_max, runs = claim.threshold("fails_max_acc"), NMH19_RUNS[tier]
     skip = nmh19.trained_accuracies(trained_net, nmh19.cell("cnn13-sigmoid-mnist-sgd").recipe, runs)
     plain = nmh19.trained_accuracies(trained_net, nmh19.cell("cnn13-sigmoid-mnist-plain").recipe, runs)
     evidence.record(removes="the skip connections (plain CNN13 vs its skip-net, same init and data)",
@@ -123,7 +118,7 @@ def test_table1_checks_reject_the_wrong_nets(claim, evidence, trained_net, tier)
 @pytest.mark.claim("NMH19-TAB2", parts=["vgg11-sigmoid-c10-rand"], control=True)
 def test_table2_beats_check_rejects_rand_against_rand(claim, evidence, recipe_data_for, tier, device):
     # the paired "A beats B" check on two independent rand draws (runs 0.. vs the next ones) of the same recipe
-    name, runs = nmh19.cell("vgg11-sigmoid-c10-rand").recipe, nmh19_runs(tier)
+    name, runs = nmh19.cell("vgg11-sigmoid-c10-rand").recipe, NMH19_RUNS[tier]
     first = _rand(name, tier, recipe_data_for, device, runs)
     second = _rand(name, tier, recipe_data_for, device, runs, first=runs)
     gap_lo = paired_t_interval(first["test"], second["test"])[0]
@@ -147,7 +142,7 @@ def test_rand_reaches_zero_training_error_with_n_skip_neurons(evidence, recipe_d
     for data, name in RAND_RECIPES.items():
         n = recipe_for(name, tier).n_train
         # cond(Phi) by an SVD only at the cpu tier: at n = N = 50,000 it costs more than the fit
-        rand = _rand(name, tier, recipe_data_for, device, nmh19_runs(tier), skip_neurons=n, diagnose=tier == "cpu")
+        rand = _rand(name, tier, recipe_data_for, device, NMH19_RUNS[tier], skip_neurons=n, diagnose=tier == "cpu")
         rows[data] = rand["train"]
         conds[data] = [d["cond"] for d in rand.get("diagnostics", [])]
         seeds += rand["seeds"]
@@ -164,7 +159,7 @@ def test_rand_with_too_few_features_does_not_interpolate(evidence, recipe_data_f
     # Lemma 3.2 needs N >= n: with N = n / 4 skip neurons Phi V = Y has no solution for generic labels
     name = RAND_RECIPES["c10"]
     n = recipe_for(name, tier).n_train
-    few = _rand(name, tier, recipe_data_for, device, nmh19_runs(tier), skip_neurons=n // 4)
+    few = _rand(name, tier, recipe_data_for, device, NMH19_RUNS[tier], skip_neurons=n // 4)
     evidence.record(removes="N >= n: N = n/4 skip neurons", measured={"rand train acc": few["train"]},
                     seeds=few["seeds"])
     evidence.headline("rand train accuracy at N = n/4", max(few["train"]))
@@ -174,7 +169,7 @@ def test_rand_with_too_few_features_does_not_interpolate(evidence, recipe_data_f
 @pytest.mark.claim("NMH19-RAND", parts=["below-sgd"])
 def test_rand_generalizes_worse_than_skip_sgd(claim, evidence, trained_net, recipe_data_for, tier, device):
     _cell_or_skip("vgg11-sigmoid-c10-rand", tier)
-    runs = nmh19_runs(tier)
+    runs = NMH19_RUNS[tier]
     rand = _rand(RAND_RECIPES["c10"], tier, recipe_data_for, device, runs)
     sgd = nmh19.trained_accuracies(trained_net, RAND_RECIPES["c10"], runs)
     diffs = [a - b for a, b in zip(sgd["test"], rand["test"])]
@@ -186,7 +181,7 @@ def test_rand_generalizes_worse_than_skip_sgd(claim, evidence, trained_net, reci
 
 def _grows(recipe_data_for, tier, device, small_name, grown_names, first_grown=0) -> dict:
     """rand VGG11 runs vs each grown net's runs: paired lower bounds and the signal match (see the TOML)."""
-    runs = nmh19_runs(tier)
+    runs = NMH19_RUNS[tier]
     small = _rand(small_name, tier, recipe_data_for, device, runs, diagnose=True)
     result = {}
     for label, name in grown_names.items():
@@ -217,7 +212,7 @@ def test_rand_worse_as_the_net_grows_only_at_matched_signal(claim, evidence, rec
                     reduced=REDUCED.get(tier))
     needed = claim.threshold("grows_gap_needed")
     evidence.power(detectable=max(nmh19.detectable_gap(r["diffs"], needed) for r in res.values()), needed=needed,
-                   method=f"gap planted on the measured paired spread, 95% t rule, {nmh19_runs(tier)} runs")
+                   method=f"gap planted on the measured paired spread, 95% t rule, {NMH19_RUNS[tier]} runs")
     lost = {k: r["signal ratio"] for k, r in res.items() if min(r["signal ratio"].values()) < 1 - tol}
     if lost or sum(small["test"]) / len(small["test"]) <= fails_max:
         # a deeper net whose random features carry less input signal tests worse without overfitting: no verdict
@@ -230,7 +225,7 @@ def test_rand_worse_as_the_net_grows_only_at_matched_signal(claim, evidence, rec
 @pytest.mark.claim("NMH19-RAND", parts=["grows"], control=True)
 def test_grows_check_does_not_fire_on_the_same_net(evidence, recipe_data_for, tier, device):
     small_name = RAND_RECIPES["c10"]
-    runs = nmh19_runs(tier)
+    runs = NMH19_RUNS[tier]
     res = _grows(recipe_data_for, tier, device, small_name, {"vgg11, the next runs": small_name}, first_grown=runs)
     same = res["vgg11, the next runs"]
     evidence.record(removes="the growth of the net (VGG11 against VGG11)", measured={"same net": same})

@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 import torch
 
+from fixtures.recipes import at_scale
 from losslab.probes.complexity import (input_gradient_sq_mean, input_gradient_sq_mean_numpy,
                                        polynomial_kernel_ridge, uniform_midpoint_grid)
 from losslab.seeds import claim_seed
@@ -35,9 +36,12 @@ TRAIN_MSE_TARGET = 1e-4  # the training budget's stop (the claim's criterion tra
 # Depths and seeds per tier; the CPU tier takes a subset of the paper's 2..12 layers.
 DEPTHS = {"cpu": (2, 4, 8, 12), "gpu": tuple(range(2, 13)), "paper": tuple(range(2, 13))}
 SEEDS_PER_DEPTH = {"cpu": 3, "gpu": 3, "paper": 6}
+FIT_STEPS, ATTACK_FIT_STEPS = 3000, 4000  # Adam step budgets of the optimizer-found and attack-set fits
 # Attack set (Eq. (12), weight λ = 1): 2 points inside each gap between training points, with
 # targets cubic ± 20, alternating in sign; trained on a 4-layer FNN.
 ATTACK_DEPTH, ATTACK_OFFSET, ATTACK_WEIGHT = 4, 20.0, 1.0
+# smoke scale (a code path, never evidence): two depths (the attack depth among them), 2 seeds, 20 Adam steps
+SMOKE_DEPTHS, SMOKE_SEEDS, SMOKE_STEPS = (2, ATTACK_DEPTH), 2, 20
 
 
 def true_cubic(x):
@@ -115,14 +119,14 @@ def kernel_measures(order: int) -> dict:
 def optimizer_found_fits(tier: str) -> dict:
     """Per depth: complexity and error of each seed's fit, plus its training record."""
     x, y = training_data()
-    runs = SEEDS_PER_DEPTH[tier]
+    runs = at_scale(SEEDS_PER_DEPTH[tier], SMOKE_SEEDS)
     return {depth: [_optimizer_found_fit(depth, claim_seed(ID, 1 + 100 * depth + i), x, y) for i in range(runs)]
-            for depth in DEPTHS[tier]}
+            for depth in at_scale(DEPTHS[tier], SMOKE_DEPTHS)}
 
 
 def _optimizer_found_fit(depth, seed, x, y) -> dict:
     net = relu_fnn(depth, seed)
-    record = _fit_fnn(net, x, y, lr=5e-3, max_steps=3000)
+    record = _fit_fnn(net, x, y, lr=5e-3, max_steps=at_scale(FIT_STEPS, SMOKE_STEPS))
     return {"seed": seed, **record, **fnn_measures(net),
             "parameters": sum(p.numel() for p in net.parameters())}
 
@@ -132,7 +136,8 @@ def attack_set_fit() -> dict:
     x, y = training_data()
     seed = claim_seed(ID, 10_000)
     net = relu_fnn(ATTACK_DEPTH, seed)
-    record = _fit_fnn(net, x, y, lr=5e-3, max_steps=4000, attack=attack_data(x))
+    record = _fit_fnn(net, x, y, lr=5e-3, max_steps=at_scale(ATTACK_FIT_STEPS, SMOKE_STEPS),
+                     attack=attack_data(x))
     return {"seed": seed, **record, **fnn_measures(net)}
 
 

@@ -50,9 +50,10 @@ class DenseNet(nn.Module):
         return self.fc(self.features(x).mean(dim=(2, 3)))
 
 
-def densenet121(activation="relu", classes: int = 10) -> DenseNet:
+def densenet121(activation="relu", classes: int = 10, growth: int = 32, stem: int = 64) -> DenseNet:
     """DenseNet-121, CIFAR layout (3x3 stem conv without BN): 6,956,298 params with 10 classes.
     torchvision's ImageNet densenet121 has 7,978,856 = this + 7,680 (7x7 stem) + 128 (stem BN)
     + 990 x 1,025 (990 more classes). Its first dense block holds the first 12 hidden activations
-    (FIRST_BLOCK_ACTIVATIONS; build_net's skip-network draws from them, NMH19 Table 2)."""
-    return DenseNet(activation=activation, classes=classes)
+    (FIRST_BLOCK_ACTIVATIONS; build_net's skip-network draws from them, NMH19 Table 2). growth / stem other
+    than 32 / 64: the same layout narrower (the smoke scale's)."""
+    return DenseNet(growth=growth, stem=stem, activation=activation, classes=classes)

@@ -53,11 +53,18 @@ class ResNet(nn.Module):
         return self.fc(self.blocks(self.stem(x)).mean(dim=(2, 3)))
 
 
-def resnet18(activation="relu", classes: int = 10) -> ResNet:
-    """ResNet-18 with a 3x3 stem for 32x32 inputs (11,173,962 params)."""
-    return ResNet([2, 2, 2, 2], [64, 128, 256, 512], 64, activation, "conv", classes)
+def _scaled(channels: list[int], width: float) -> list[int]:
+    return [max(1, round(c * width)) for c in channels]
 
 
-def resnet32(activation="relu", classes: int = 10) -> ResNet:
-    """ResNet-32 for CIFAR (He et al. 2016 §4.2, option A shortcuts): 464,154 params (paper: 0.46M)."""
-    return ResNet([5, 5, 5], [16, 32, 64], 16, activation, "pad", classes)
+def resnet18(activation="relu", classes: int = 10, width: float = 1.0) -> ResNet:
+    """ResNet-18 with a 3x3 stem for 32x32 inputs (11,173,962 params); width scales every conv's channels."""
+    stem, *widths = _scaled([64, 64, 128, 256, 512], width)
+    return ResNet([2, 2, 2, 2], widths, stem, activation, "conv", classes)
+
+
+def resnet32(activation="relu", classes: int = 10, width: float = 1.0) -> ResNet:
+    """ResNet-32 for CIFAR (He et al. 2016 §4.2, option A shortcuts): 464,154 params (paper: 0.46M); width
+    scales every conv's channels (a multiple of 1/16 keeps option A's channel doubling)."""
+    stem, *widths = _scaled([16, 16, 32, 64], width)
+    return ResNet([5, 5, 5], widths, stem, activation, "pad", classes)

@@ -2,7 +2,7 @@
 runs only tier-dependent tests and records, not fails, claim checks on smoke numbers (fixtures/smoke.py)."""
 
 from fixtures import recipes
-from fixtures.recipes import RECIPES, SMOKE_IMAGES, smoke_recipe
+from fixtures.recipes import RECIPES, SMOKE_IMAGES, SMOKE_NET_KWARGS, smoke_recipe
 
 pytest_plugins = ["pytester"]
 
@@ -11,8 +11,11 @@ def test_smoke_recipes_keep_the_code_path_and_cut_data_and_epochs():
     for tiers in RECIPES.values():
         for recipe in tiers.values():
             small, c = smoke_recipe(recipe), smoke_recipe(recipe).config
-            assert (small.net, small.net_kwargs, small.init, small.dtype, small.data, small.skip_neurons) == \
-                (recipe.net, recipe.net_kwargs, recipe.init, recipe.dtype, recipe.data, recipe.skip_neurons)
+            # the one layout change: narrower nets (SMOKE_NET_KWARGS)
+            assert dict(small.net_kwargs) == {**dict(recipe.net_kwargs), **SMOKE_NET_KWARGS.get(recipe.net, {})}
+            assert (small.net, small.init, small.dtype, small.data) == \
+                (recipe.net, recipe.init, recipe.dtype, recipe.data)
+            assert small.skip_neurons == -(-recipe.skip_neurons * small.n_train // recipe.n_train)  # ceil: N / n kept
             assert (c.optimizer, c.loss, c.attack_weight, c.milestones) == \
                 (recipe.config.optimizer, recipe.config.loss, recipe.config.attack_weight, recipe.config.milestones)
             assert max(small.n_train, small.n_test, small.n_attack) <= SMOKE_IMAGES and c.epochs <= 2
@@ -71,4 +74,18 @@ def test_plugin_runs_tier_tests_records_checks_and_fails_crashes(pytester, monke
     result = pytester.runpytest("--scale", "smoke", "-p", "no:xdist", "-rA")
     result.assert_outcomes(passed=3, failed=1, skipped=2, deselected=1)
     result.stdout.fnmatch_lines(["*FAILED*test_a_crash_still_fails*TypeError*"])
+    result.stdout.fnmatch_lines(["smoke scale, tier ?: 4 tests ran (3 passed, 1 failed; 2 claim checks failed on "
+                                 "smoke numbers, recorded only), 2 skipped; * s CPU"])
     pytester.runpytest("-p", "no:xdist").assert_outcomes(passed=1, failed=4, errors=2)  # at full scale: all fail
+
+
+def test_sweep_summaries_are_shown_and_written_to_the_report_folder(pytester, monkeypatch):
+    monkeypatch.setitem(recipes._scale, "value", "full")
+    pytester.makeconftest('pytest_plugins = ["losslab.report.options", "fixtures.smoke"]\n')
+    pytester.makepyfile(test_inner='import pytest\n\n@pytest.mark.smoke_sweep\n'
+                                   'def test_sweep(record_property):\n'
+                                   '    record_property("losslab_smoke_sweep", "smoke scale, tier gpu: 7 tests ran")\n')
+    result = pytester.runpytest("-p", "no:xdist", "--report", "out")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*smoke sweeps*", "smoke scale, tier gpu: 7 tests ran"])
+    assert (pytester.path / "out" / "smoke_sweeps.txt").read_text() == "smoke scale, tier gpu: 7 tests ran\n"

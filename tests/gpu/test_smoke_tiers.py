@@ -1,52 +1,40 @@
-"""Every gpu- and paper-tier claim test runs at smoke scale on CPU without an error (losslab.plan.smoke_run:
-fake data files in the real formats, a fresh cache, one process), and the gpu tier's plan fits its budget."""
+"""Every gpu- and paper-tier claim test runs at smoke scale on CPU without an error (losslab.plan.smoke_run: fake
+data files in the real formats, a fresh cache, one process per tier), and the gpu tier's plan fits its budget.
+
+One test runs both tiers at once (two processes: xdist's load scheduling sends consecutive tests to one worker,
+so two tests would queue behind each other); marked smoke_sweep, it is collected first. Each tier's one-line
+summary (tests run, passed, skipped, CPU seconds; the gpu tier's plan total) goes in the test's user_properties: the terminal's
+"smoke sweeps" section and <report>/smoke_sweeps.txt (fixtures/smoke.py) show them, so a CI log shows that the
+gpu and paper paths ran.
+"""
+
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from fixtures.smoke import SMOKE_SUMMARY_PREFIX, SMOKE_SWEEP_KEY
 from losslab.plan import GPU_TIER_BUDGET_GPU_HOURS, plan, runs_from_events, smoke_run
 from losslab.report.progress import read_events
 
-# The two smoke runs take more than 15 minutes on 2 cores (NMH19's 44 table cells alone are ~10 min at the
-# paper tier), more than the default run's whole budget: they run in the nightly CPU job (`-m nightly`).
-pytestmark = pytest.mark.nightly
-
-# Tests too slow for the default run even at smoke scale: their own counts (not recipes) stay at the tier's
-# size. Each is a bug for its area: cut them with fixtures.recipes.at_scale(full, smoke).
-TOO_SLOW_AT_SMOKE = {
-    **{f"claims/li19/test_hinge_hessian.py::{name}": "nets.WIDE_RECIPES (losslab/experiments, not fixtures.recipes): "
-       "widths 256-2048 stay full size at smoke (> 5 min)"
-       for name in ("test_wide_nets_reach_zero_hinge_risk_on_data_no_linear_model_fits",
-                    "test_bound_at_large_width_by_lanczos",
-                    "test_wide_nets_spectral_asymmetry_by_hessian_vector_products")},
-    "claims/nmh19/test_skip_networks_training.py::test_rand_tests_worse_as_the_network_grows":
-        "random-feature fits of full-width VGG13/VGG16 features (> 60 s)",
-    "claims/wze17/test_low_complexity_fits.py": "its own FNN fits, no recipe: 11 depths x 3 seeds x <= 3000 Adam "
-                                                "steps at the gpu tier (> 100 s)",
-}
+TIERS = ("gpu", "paper")
 
 
-@pytest.fixture(scope="module", params=["gpu", "paper"])
-def smoke(request, tmp_path_factory):
-    tier = request.param
-    folder = tmp_path_factory.mktemp(f"smoke-{tier}")
-    deselect = [arg for nodeid in TOO_SLOW_AT_SMOKE for arg in ("--deselect", nodeid)]
-    done = smoke_run(tier, folder, "-rfE", *deselect, timeout_s=900)
-    return tier, folder, done
-
-
-def test_every_tier_test_runs_at_smoke_scale_without_error(smoke):
-    tier, folder, done = smoke
-    summary = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
-    assert done.returncode == 0, f"tier {tier} at smoke scale: {summary}\n{done.stdout[-6000:]}\n{done.stderr[-2000:]}"
-    assert "passed" in summary and "failed" not in summary and "error" not in summary, summary
-
-
-def test_gpu_tier_plan_fits_the_nightly_budget(smoke):
-    tier, folder, _ = smoke
-    if tier != "gpu":
-        pytest.skip("the budget is the gpu tier's; the paper tier is the papers' settings")
-    costs = plan(tier, runs_from_events(read_events(folder / "report"), tier))
+@pytest.mark.smoke_sweep
+def test_gpu_and_paper_tiers_run_at_smoke_scale_without_error(tmp_path, record_property):
+    with ThreadPoolExecutor(len(TIERS)) as pool:
+        done = dict(zip(TIERS, pool.map(lambda tier: smoke_run(tier, tmp_path / tier, "-rfEs", timeout_s=900), TIERS)))
+    # the gpu tier's plan only (~30 s of CPU; the paper tier's ~80 s: `python -m losslab plan --tier paper`)
+    costs = plan("gpu", runs_from_events(read_events(tmp_path / "gpu" / "report"), "gpu"))
     total = sum(c.gpu_hours for c in costs)
+    for tier in TIERS:
+        lines = done[tier].stdout.strip().splitlines()
+        counts = next((line for line in lines if line.startswith(SMOKE_SUMMARY_PREFIX)),
+                      f"{SMOKE_SUMMARY_PREFIX} {tier}: no summary (exit {done[tier].returncode})")
+        planned = f"; plan {sum(c.runs for c in costs)} trainings, {total:.1f} GPU-hours" if tier == "gpu" else ""
+        record_property(SMOKE_SWEEP_KEY, counts + planned)
+    for tier in TIERS:
+        last = (done[tier].stdout.strip().splitlines() or [""])[-1]
+        assert done[tier].returncode == 0, f"tier {tier}: {last}\n{done[tier].stdout[-6000:]}\n{done[tier].stderr[-2000:]}"
+        assert "passed" in last and "failed" not in last and "error" not in last, f"tier {tier}: {last}"
     top = ", ".join(f"{c.recipe} {c.runs} runs {c.gpu_hours:.1f} h" for c in costs[:5])
-    uncounted = f"runs of the deselected {sorted(TOO_SLOW_AT_SMOKE)} not counted"
-    assert costs and total <= GPU_TIER_BUDGET_GPU_HOURS, f"gpu tier plan: {total:.1f} GPU-hours; largest: {top}; {uncounted}"
+    assert costs and total <= GPU_TIER_BUDGET_GPU_HOURS, f"gpu tier plan: {total:.1f} GPU-hours; largest: {top}"

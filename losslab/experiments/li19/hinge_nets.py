@@ -337,6 +337,7 @@ def same_layer_blocks(widths, loss, seed, m) -> dict:
 WIDE_RECIPES = {  # tier -> (widths, depth, training points m, input dim d, seeds)
     "gpu": ((256, 512, 1024), 2, 256, 10, 3),
     "paper": ((512, 1024, 2048), 3, 1024, 20, 5),
+    "smoke": ((4, 8), 2, 16, 3, 2),  # scale smoke of either tier: the same code path on tiny nets, never evidence
 }
 
 

@@ -114,11 +114,11 @@ def frobenius_finite_difference(model, x, y, seed: int, probes: int = FD_PROBES,
     return out
 
 
-def panel_measure(panel: str, model, train, exact: bool, seed: int) -> dict:
-    """The curvature a Fig. 3 panel correlates with test accuracy: Eq. (14) for ResNet-32 (its 464,154²
-    Hessian is out of reach), the spectrum summary for mLeNet."""
+def panel_measure(panel: str, model, train, exact: bool, seed: int, probes: int = FD_PROBES) -> dict:
+    """The curvature a Fig. 3 panel correlates with test accuracy: Eq. (14) with `probes` probes for ResNet-32
+    (its 464,154² Hessian is out of reach), the spectrum summary for mLeNet."""
     if panel == "cifar10-resnet32":
-        return frobenius_finite_difference(model, train.x, train.y, seed)
+        return frobenius_finite_difference(model, train.x, train.y, seed, probes=probes)
     return hessian_summary(model, train, exact, seed)
 
 
@@ -126,16 +126,17 @@ _SOURCES = [Path(__file__)] + [Path(__file__).parents[2] / "probes" / f for f in
                                ("hessian.py", "lanczos.py", "frobenius.py", "spectral_density.py", "log_volume.py")]
 
 
-def curvature_memo(cache_key: str, model, train, exact: bool, seed: int, panel: str = "mnist-mlenet") -> dict:
-    """panel_measure memoized on disk per trained net (its cache key), method, seed, panel and measurement
-    source; file-locked, so parallel workers compute each entry once."""
+def curvature_memo(cache_key: str, model, train, exact: bool, seed: int, panel: str = "mnist-mlenet",
+                   probes: int = FD_PROBES) -> dict:
+    """panel_measure memoized on disk per trained net (its cache key), method, seed, panel, probes and
+    measurement source; file-locked, so parallel workers compute each entry once."""
     sources = hashlib.sha256(b"".join(p.read_bytes() for p in _SOURCES)).hexdigest()
-    key = hashlib.sha256(f"{cache_key}|{exact}|{seed}|{panel}|{sources}".encode()).hexdigest()
+    key = hashlib.sha256(f"{cache_key}|{exact}|{seed}|{panel}|{probes}|{sources}".encode()).hexdigest()
     path = cache_dir() / f"wze17-curvature-{key}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(path) + ".lock"):
         if path.is_file():
             return json.loads(path.read_text())
-        summary = panel_measure(panel, model, train, exact, seed)
+        summary = panel_measure(panel, model, train, exact, seed, probes)
         path.write_text(json.dumps(summary))
         return summary
