@@ -72,12 +72,22 @@ def pytest_addoption(parser):
                     help="train on CUDA in NHWC layout (a separate cache entry). Env: LOSSLAB_CHANNELS_LAST=1")
 
 
+def report_taken_for_a_test_path(config) -> bool:
+    """True when `--report DIR` (two words) named an existing folder outside the invocation folder and pytest,
+    which picks the rootdir from every word that is an existing path, found no pyproject.toml because of it."""
+    args, here = list(config.invocation_params.args), Path(config.invocation_params.dir)
+    if config.inipath is not None or "--report" not in args[:-1]:
+        return False
+    folder = (here / str(args[args.index("--report") + 1])).resolve()
+    return folder.is_dir() and not folder.is_relative_to(here.resolve())
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config):
-    report = config.getoption("report_dir", None)
-    if report and config.inipath is None and Path(report).resolve() == config.rootpath:
+    if report_taken_for_a_test_path(config):
+        report = config.getoption("report_dir")
         raise pytest.UsageError(
-            f"pytest took the report folder {report} for a test path and made it the rootdir (it exists, and "
-            f"pytest picks the rootdir before it reads option values), so the project's pyproject.toml is not "
-            f"used. Write --report={report} (one word), or name the tests to run (e.g. `pytest claims "
-            f"--report {report}`).")
+            f"pytest took the report folder {report} for a test path and picked the rootdir {config.rootpath} "
+            f"from it (the folder exists, and pytest picks the rootdir before it reads option values), so the "
+            f"project's pyproject.toml is not used. Write --report={report} (one word), or name the tests to "
+            f"run (e.g. `pytest claims --report {report}`).")
