@@ -126,6 +126,12 @@ def spearman_interval(x, y, confidence: float = 0.95, draws: int = 2000, seed: i
     return observed, float(min(inside)), float(max(inside))
 
 
+def standard_error(samples) -> float:
+    """Standard error of the mean, scipy.stats.sem (ddof 1); inf for fewer than 2 samples."""
+    samples = np.asarray(samples.detach().cpu() if hasattr(samples, "detach") else samples, dtype=float)
+    return float(_st.sem(samples)) if samples.size >= 2 else float("inf")
+
+
 def within_group_scatter(groups, values) -> np.ndarray:
     """values minus the mean of the values in their group: the scatter with the group effect removed."""
     groups, values = np.asarray(groups), np.asarray(values, float)

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 import torch
 
 from losslab.probes.lanczos import random_start
-from losslab.probes.trace import deflated_products, rademacher_probes, standard_error
+from losslab.probes.trace import deflated_products, rademacher_probes
+from losslab.stats import standard_error
 
 
 @dataclass

@@ -2,17 +2,10 @@
 
 from __future__ import annotations
 
-import scipy.stats
 import torch
 
 from losslab.probes.lanczos import random_start
-
-
-def standard_error(samples: torch.Tensor) -> float:
-    """Standard error of the mean of per-probe terms, scipy.stats.sem (ddof 1); inf for a single probe."""
-    if samples.numel() < 2:
-        return float("inf")
-    return float(scipy.stats.sem(samples.detach().to("cpu", torch.float64).numpy()))
+from losslab.stats import standard_error
 
 
 def rademacher_probes(op, probes: int, seed: int) -> torch.Tensor:

@@ -6,8 +6,8 @@ from scipy import stats
 
 from losslab.seeds import claim_seed, claim_seeds
 from losslab.stats import (bootstrap_interval, clopper_pearson, mean_std, paired_t_interval,
-                           smallest_detected_shift, spearman_interval, spearman_permutation_test, t_interval,
-                           within_group_scatter)
+                           smallest_detected_shift, spearman_interval, spearman_permutation_test, standard_error,
+                           t_interval, within_group_scatter)
 
 
 def test_seeds_are_stable_and_distinct():
@@ -123,3 +123,12 @@ def test_spearman_interval_and_permutation_detect_a_negative_trend_and_not_noise
 def test_within_group_scatter_removes_each_group_mean():
     scatter = within_group_scatter([1, 1, 2, 2, 2], [1.0, 3.0, 10.0, 11.0, 15.0])
     assert np.allclose(scatter, [-1, 1, -2, -1, 3])
+
+
+def test_standard_error_is_scipy_sem_for_arrays_and_tensors_and_inf_for_one_sample():
+    import torch
+
+    values = [1.0, 4.0, 2.0, 8.0]
+    assert standard_error(values) == pytest.approx(stats.sem(values), rel=1e-12)
+    assert standard_error(torch.tensor(values, requires_grad=True)) == pytest.approx(stats.sem(values), rel=1e-12)
+    assert standard_error([3.0]) == float("inf")

@@ -13,6 +13,7 @@ from torch import nn
 from losslab.probes.frobenius import frobenius_sq_finite_difference
 from losslab.probes.hessian import HessianOperator, exact_hessian
 from losslab.probes.lanczos import random_start
+from losslab.stats import standard_error
 
 EPSILONS = (1e-2, 1e-4, 1e-5, 1e-6)  # the paper's ε = 1e-5
 PROBES = (10, 30, 100)  # M: prefixes of the paper's 100 probes
@@ -47,7 +48,7 @@ def eq14_sweep(seed: int, activation: str, epsilons=EPSILONS, probes=PROBES) -> 
             for count in probes:
                 value = float(samples[:count].mean())
                 rows.append({"dtype": str(dtype).replace("torch.", ""), "epsilon": epsilon, "M": count,
-                             "estimate": value, "standard_error": float(samples[:count].std(ddof=1) / np.sqrt(count)),
+                             "estimate": value, "standard_error": standard_error(samples[:count]),
                              "relative_error": abs(value - exact) / exact,
                              "same_probes_deviation": abs(value / same[:count].mean() - 1)})
     return {"activation": activation, "exact": exact, "dim": op64.dim, "seed": seed, "rows": rows}
